@@ -1,0 +1,102 @@
+import type { ProcedureRule } from "./rbac.js";
+
+const runtime = (method: string) => `/clasper.runtime.v1.RuntimeService/${method}`;
+const trace = (method: string) => `/clasper.trace.v1.TraceService/${method}`;
+const governance = (method: string) => `/clasper.governance.v1.GovernanceService/${method}`;
+const registry = (method: string) => `/clasper.registry.v1.RegistryService/${method}`;
+const workspace = (method: string) => `/clasper.workspace.v1.WorkspaceService/${method}`;
+
+/**
+ * The one RBAC table: what every RPC of every service requires, keyed by Connect procedure path.
+ * A test checks that every RPC in the contracts has exactly one row here, so a new RPC without
+ * a rule fails the build; a procedure missing at run time is denied (authorizeProcedure).
+ */
+export const procedurePermissions: Readonly<Record<string, ProcedureRule>> = {
+  [runtime("SendMessage")]: "agent:execute",
+  [runtime("StreamMessage")]: "agent:execute",
+  [runtime("RunLlmTask")]: "agent:execute",
+  [runtime("CompactMessages")]: "agent:execute",
+  [runtime("GetUsage")]: "dashboard:view",
+  [runtime("GetContext")]: "workspace:view",
+  [runtime("CheckCompatibility")]: "workspace:view",
+  [runtime("RunEval")]: "eval:run",
+  [runtime("TestSkill")]: "eval:run",
+
+  [trace("ListTraces")]: "trace:view",
+  [trace("GetTrace")]: "trace:view",
+  [trace("GetTraceStats")]: "trace:view",
+  [trace("DiffTraces")]: "trace:diff",
+  [trace("GetReplayContext")]: "trace:view",
+  [trace("LabelTrace")]: "trace:label",
+  [trace("AnnotateTrace")]: "trace:annotate",
+  [trace("ListTraceAnnotations")]: "trace:view",
+  [trace("ListTracesByLabel")]: "trace:view",
+  [trace("ListTracesByEntity")]: "trace:view",
+  [trace("SetRetentionPolicy")]: "retention:modify",
+  [trace("GetRetentionPolicy")]: "retention:view",
+  [trace("EnforceRetention")]: "retention:modify",
+  [trace("GetRetentionStats")]: "retention:view",
+  [trace("GetEvalResult")]: "trace:view",
+  [trace("ListEvalResults")]: "trace:view",
+  [trace("GetCostDashboard")]: "dashboard:view",
+  [trace("GetRiskDashboard")]: "dashboard:view",
+  [trace("IngestSpans")]: "internal",
+  [trace("RecordEvalResult")]: "internal",
+  [trace("GetSkillUsage")]: "internal",
+
+  [governance("GetBudget")]: "budget:view",
+  [governance("SetBudget")]: "budget:modify",
+  [governance("CheckBudget")]: "budget:view",
+  [governance("ReserveBudget")]: "internal",
+  [governance("SettleBudget")]: "internal",
+  [governance("ReleaseBudget")]: "internal",
+  [governance("ForecastCost")]: "budget:view",
+  [governance("ScoreRisk")]: "dashboard:view",
+  [governance("ListAuditEntries")]: "audit:view",
+  [governance("GetAuditStats")]: "audit:view",
+  [governance("VerifyAuditChain")]: "audit:view",
+  [governance("ExportAuditChain")]: "audit:view",
+  [governance("AppendAudit")]: "internal",
+  [governance("ListPolicies")]: "policy:view",
+  [governance("UpsertPolicy")]: "policy:manage",
+  [governance("UpdatePolicy")]: "policy:manage",
+  [governance("DeletePolicy")]: "policy:manage",
+  [governance("DryRunPolicy")]: "policy:view",
+  [governance("Preflight")]: "internal",
+  [governance("AuthorizeToolCall")]: "internal",
+  [governance("GetDecision")]: "agent:execute",
+  [governance("ListDecisions")]: "decision:resolve",
+  [governance("ResolveDecision")]: "decision:resolve",
+  [governance("ConsumeDecision")]: "agent:execute",
+  [governance("AuthorizeOverride")]: "internal",
+  [governance("GetMe")]: "authenticated",
+  [governance("GetRedactionRules")]: "policy:view",
+  [governance("UpdateRedactionRules")]: "policy:manage",
+
+  [registry("PublishSkill")]: "skill:publish",
+  [registry("SearchSkills")]: "skill:view",
+  [registry("GetSkill")]: "skill:view",
+  [registry("ListSkillVersions")]: "skill:view",
+  [registry("PromoteSkill")]: "skill:promote",
+  [registry("GetSkillState")]: "skill:view",
+  [registry("ListSkillsByState")]: "skill:view",
+  [registry("BatchGetSkillStates")]: "internal",
+  [registry("RecordSkillTestRun")]: "internal",
+
+  [workspace("ResolveWorkspace")]: "internal",
+  [workspace("ListWorkspaceSkills")]: "skill:view",
+  [workspace("PinWorkspace")]: "workspace:promote",
+  [workspace("GetWorkspacePin")]: "workspace:view",
+  [workspace("DeleteWorkspacePin")]: "workspace:promote",
+  [workspace("ListWorkspacePins")]: "workspace:view",
+  [workspace("UpsertEnvironment")]: "workspace:promote",
+  [workspace("ListEnvironments")]: "workspace:view",
+  [workspace("PromoteEnvironment")]: "workspace:promote",
+  [workspace("InitEnvironments")]: "workspace:promote",
+  [workspace("AnalyzeImpact")]: "workspace:view",
+  [workspace("CreateWorkspaceVersion")]: "workspace:promote",
+  [workspace("ListWorkspaceVersions")]: "workspace:view",
+  [workspace("CheckPromotion")]: "workspace:view",
+  [workspace("ExecutePromotion")]: "workspace:promote",
+  [workspace("RollbackWorkspace")]: "workspace:rollback",
+};

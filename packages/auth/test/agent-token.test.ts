@@ -1,0 +1,40 @@
+import { decodeJwt, decodeProtectedHeader } from "jose";
+import { describe, expect, it } from "vitest";
+import { AuthError, mintAgentToken, verifyAgentToken } from "../src/index.js";
+import { hsToken, rejectionOf, SECRET, withExp } from "./helpers.js";
+
+const refusal = (promise: Promise<unknown>) => rejectionOf(promise, AuthError);
+
+describe("agent token (X-Agent-Token, spec §7.2)", () => {
+  it("carries the contract claims with a short expiry", async () => {
+    const token = await mintAgentToken({ secret: SECRET, userId: "user-7", agentRole: "jarvis", agentId: "a1" });
+    expect(decodeProtectedHeader(token).alg).toBe("HS256");
+    const claims = decodeJwt(token);
+    expect(claims).toMatchObject({ type: "agent", user_id: "user-7", agent_role: "jarvis", agent_id: "a1", sub: "clasper:jarvis" });
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(300);
+    await expect(verifyAgentToken(SECRET, token)).resolves.toMatchObject({ userId: "user-7", agentRole: "jarvis", agentId: "a1" });
+  });
+
+  it("honours ttlSeconds and omits agent_id when not given", async () => {
+    const claims = decodeJwt(await mintAgentToken({ secret: SECRET, userId: "u", agentRole: "r", ttlSeconds: 30 }));
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(30);
+    expect(claims).not.toHaveProperty("agent_id");
+  });
+
+  it("rejects wrong secret, wrong type, missing user or role, and expiry", async () => {
+    const token = await mintAgentToken({ secret: SECRET, userId: "u", agentRole: "r" });
+    expect((await refusal(verifyAgentToken("another-secret-0123456789-0123456789", token))).code).toBe("invalid_token");
+    const caller = await hsToken(withExp({ type: "user", user_id: "u", agent_role: "r" }));
+    expect((await refusal(verifyAgentToken(SECRET, caller))).message).toBe("token is not an agent token");
+    const noUser = await hsToken(withExp({ type: "agent", agent_role: "r" }));
+    expect((await refusal(verifyAgentToken(SECRET, noUser))).code).toBe("missing_claim");
+    const noRole = await hsToken(withExp({ type: "agent", user_id: "u", agent_role: "" }));
+    expect((await refusal(verifyAgentToken(SECRET, noRole))).code).toBe("missing_claim");
+    const expired = await hsToken({ type: "agent", user_id: "u", agent_role: "r", exp: Math.floor(Date.now() / 1000) - 5 });
+    expect((await refusal(verifyAgentToken(SECRET, expired))).code).toBe("token_expired");
+  });
+
+  it("refuses a short secret", async () => {
+    await expect(mintAgentToken({ secret: "short", userId: "u", agentRole: "r" })).rejects.toThrow(/AGENT_JWT_SECRET/);
+  });
+});

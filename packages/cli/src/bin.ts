@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+import { Command, Option } from "commander";
+import { ConfigError } from "@clasper/core";
+import { createLogger } from "@clasper/telemetry";
+import { exitOnSignals, isServiceName, runService, SERVICE_NAMES } from "@clasper/service-kit";
+import { runGateway, CLASPER_VERSION } from "@clasper/gateway";
+import { initWorkspace } from "./init.js";
+import { migrateCommand } from "./migrate.js";
+import { SERVICE_MODULES } from "./modules.js";
+import { serveAll } from "./serve-all.js";
+
+const program = new Command();
+program.name("clasper").description("Production runtime for AI agents in multi-tenant SaaS backends").version(CLASPER_VERSION);
+
+program
+  .command("serve")
+  .description("Start Clasper: every service and the gateway in one process, or one service with --service")
+  .addOption(new Option("--service <name>", "run only this component").choices(["gateway", ...SERVICE_NAMES]))
+  .action(async (options: { service?: string }) => {
+    const logger = createLogger({ serviceName: "clasper-cli" });
+    if (options.service === undefined) {
+      const system = await serveAll();
+      if (system.devToken) {
+        process.stdout.write(
+          `\nClasper is listening on ${system.url} (database: ${system.database.kind}).\n` +
+            `Development token (tenant "dev", role admin):\n\n  ${system.devToken}\n\n` +
+            `Try: curl -H "Authorization: Bearer $TOKEN" ${system.url}/retention/policy\n\n`,
+        );
+      }
+      exitOnSignals(system.stop, logger);
+      return;
+    }
+    const running = options.service === "gateway"
+      ? await runGateway()
+      : isServiceName(options.service)
+        ? await runService(SERVICE_MODULES[options.service])
+        : undefined;
+    if (!running) throw new Error(`unknown service ${options.service}`);
+    exitOnSignals(running.stop, logger);
+  });
+
+program
+  .command("migrate")
+  .description("Apply every service's database migrations (DATABASE_URL, else the embedded database)")
+  .action(migrateCommand);
+
+program
+  .command("init")
+  .description("Create a workspace from the built-in template")
+  .argument("[dir]", "target directory", "workspace")
+  .option("-f, --force", "overwrite existing files")
+  .action(async (dir: string, options: { force?: boolean }) => {
+    await initWorkspace(dir, options.force ?? false);
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

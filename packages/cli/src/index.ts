@@ -1,0 +1,3 @@
+export * from "./serve-all.js";
+export * from "./modules.js";
+export * from "./init.js";

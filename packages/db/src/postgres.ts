@@ -1,0 +1,30 @@
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { wrapKysely, type Database, type DatabaseOptions } from "./database.js";
+import { pgTypes } from "./types.js";
+
+const DEFAULT_POOL_MAX = 10;
+
+export function createPostgresDatabase(url: string, options: DatabaseOptions): Database {
+  const protocol = safeProtocol(url);
+  if (protocol !== "postgres:" && protocol !== "postgresql:") {
+    throw new Error(`database url must start with postgres:// or postgresql://, got "${protocol ?? url}"`);
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolMax ?? DEFAULT_POOL_MAX,
+    types: pgTypes,
+    ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
+  });
+  const onPoolError = options.onPoolError ?? (() => {});
+  pool.on("error", onPoolError);
+  return wrapKysely("postgres", new Kysely<any>({ dialect: new PostgresDialect({ pool }) }));
+}
+
+function safeProtocol(url: string): string | undefined {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * Test database helpers (`@clasper/db/testing`), per STYLE "Tests":
+ * - PostgreSQL: a template database `<name>_template` migrated once per run in vitest's
+ *   globalSetup (rebuilt only when the migrations changed), then one
+ *   `CREATE DATABASE … TEMPLATE <name>_template` per test file — a copy costs milliseconds where
+ *   re-running migrations costs seconds.
+ * - PGlite: the same migrate function runs once on an in-memory instance whose data directory is
+ *   dumped to a tarball; each test file starts its own in-memory instance from that tarball.
+ * The backend comes from CLASPER_TEST_DB (`postgres` | `pglite`, default `pglite`).
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sql, type Kysely, type Migration } from "kysely";
+import pg from "pg";
+import type { Database } from "./database.js";
+import { createMemoryPglite } from "./pglite.js";
+import { createPostgresDatabase } from "./postgres.js";
+
+export type TestBackend = "postgres" | "pglite";
+
+export const DEFAULT_TEST_DATABASE_URL = "postgres://clasper:clasper@127.0.0.1:5432/clasper_test";
+
+/** `TEST_DATABASE_URL`, or the database scripts/ci-postgres.sh creates. */
+export function testDatabaseUrl(): string {
+  return process.env["TEST_DATABASE_URL"] || DEFAULT_TEST_DATABASE_URL;
+}
+
+/** `CLASPER_TEST_DB`, default `pglite`. */
+export function testBackendFromEnv(): TestBackend {
+  const value = process.env["CLASPER_TEST_DB"] || "pglite";
+  if (value !== "postgres" && value !== "pglite") {
+    throw new Error(`CLASPER_TEST_DB must be "postgres" or "pglite", got "${value}"`);
+  }
+  return value;
+}
+
+export type PostgresProbe = { reachable: true } | { reachable: false; reason: string };
+
+/** Connects and runs `select 1` within `timeoutMs`; on failure says why (for the test log). */
+export async function probePostgres(url: string = testDatabaseUrl(), timeoutMs = 2000): Promise<PostgresProbe> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  // A connected client can emit 'error' later (server shutdown); without a listener that crashes.
+  client.on("error", () => {});
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([client.connect().then(() => client.query("select 1")), timeout]);
+    return { reachable: true };
+  } catch (err) {
+    return { reachable: false, reason: `${redact(url)}: ${errorText(err)}` };
+  } finally {
+    clearTimeout(timer);
+    await client.end().catch(() => {});
+  }
+}
+
+export async function isPostgresReachable(url: string = testDatabaseUrl(), timeoutMs = 2000): Promise<boolean> {
+  return (await probePostgres(url, timeoutMs)).reachable;
+}
+
+export interface TemplateSpec {
+  /** Lowercase identifier; the template is `<name>_template`, fresh copies `<name>_<pid>_<hex>`. */
+  name: string;
+  /** Brings an empty database to the state every test file starts from (usually migrateSchema). */
+  migrate: (db: Database) => Promise<void>;
+  /**
+   * The migrations `migrate` applies, keyed by schema. Their names and source text are hashed; the
+   * template is reused while the hash matches. Without it the template is rebuilt every run.
+   */
+  migrations?: Readonly<Record<string, Readonly<Record<string, Migration>>>>;
+  /** Backends to prepare; default the one CLASPER_TEST_DB selects. */
+  backends?: readonly TestBackend[];
+}
+
+/**
+ * For vitest `globalSetup`: builds (or reuses) the template on each requested backend. Throws when
+ * PostgreSQL is requested but unreachable, so a misconfigured run fails instead of passing on
+ * nothing. Returns a no-op teardown, so `export default () => setupTemplate(…)` works.
+ */
+export async function setupTemplate(spec: TemplateSpec): Promise<() => Promise<void>> {
+  validateName(spec.name);
+  const hash = spec.migrations ? migrationsHash(spec.migrations) : undefined;
+  for (const backend of spec.backends ?? [testBackendFromEnv()]) {
+    if (backend === "postgres") await setupPostgresTemplate(spec, hash);
+    else await setupPgliteTemplate(spec, hash);
+  }
+  return async () => {};
+}
+
+export interface FreshDatabase extends Database {
+  /** The database name on PostgreSQL; a label on PGlite. */
+  readonly name: string;
+  /** Connection string on PostgreSQL (to open more handles); undefined on PGlite. */
+  readonly url: string | undefined;
+  /** Closes the handle and, on PostgreSQL, drops the database. */
+  drop(): Promise<void>;
+}
+
+/** A private copy of the `name` template for one test file. Call `drop()` in `afterAll`. */
+export async function freshDatabase(
+  name: string,
+  options: { backend?: TestBackend } = {},
+): Promise<FreshDatabase> {
+  validateName(name);
+  const backend = options.backend ?? testBackendFromEnv();
+  return backend === "postgres" ? freshPostgresDatabase(name) : freshPgliteDatabase(name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+/** First key of the template advisory lock; the second is hashtext(template name). */
+const TEMPLATE_LOCK_CLASS = 0x54706c74; // "Tplt"
+const HASH_COMMENT_PREFIX = "clasper-template-hash:";
+
+async function setupPostgresTemplate(spec: TemplateSpec, hash: string | undefined): Promise<void> {
+  const url = testDatabaseUrl();
+  const probe = await probePostgres(url);
+  if (!probe.reachable) {
+    throw new Error(`PostgreSQL test backend requested but unreachable (${probe.reason}); run scripts/ci-postgres.sh`);
+  }
+  const template = templateName(spec.name);
+  // Exclusive lock: parallel test runs would otherwise drop the template under each other.
+  await withTemplateLock(url, template, "exclusive", async (admin) => {
+    if (hash !== undefined && (await templateComment(admin, template)) === HASH_COMMENT_PREFIX + hash) return;
+    await sql`drop database if exists ${sql.id(template)} with (force)`.execute(admin);
+    await sql`create database ${sql.id(template)}`.execute(admin);
+    const db = createPostgresDatabase(withDatabaseName(url, template), { poolMax: 2 });
+    try {
+      await spec.migrate(db);
+    } finally {
+      // CREATE DATABASE … TEMPLATE refuses while anyone is connected to the template.
+      await db.close();
+    }
+    // Written last: a failed migrate leaves no hash, so the next run rebuilds.
+    const comment = HASH_COMMENT_PREFIX + (hash ?? "unversioned");
+    await sql`comment on database ${sql.id(template)} is ${sql.lit(comment)}`.execute(admin);
+  });
+}
+
+async function freshPostgresDatabase(name: string): Promise<FreshDatabase> {
+  const url = testDatabaseUrl();
+  const template = templateName(name);
+  const dbName = `${name}_${process.pid}_${randomBytes(4).toString("hex")}`;
+  // Shared lock: copies may run in parallel, but not while a run rebuilds the template.
+  await withTemplateLock(url, template, "shared", async (admin) => {
+    if ((await templateComment(admin, template)) === undefined) {
+      throw new Error(`template database ${template} is missing; call setupTemplate({ name: "${name}" }) in globalSetup`);
+    }
+    await sql`create database ${sql.id(dbName)} template ${sql.id(template)}`.execute(admin);
+  });
+  const dbUrl = withDatabaseName(url, dbName);
+  const db = createPostgresDatabase(dbUrl, { poolMax: 5 });
+  return {
+    ...db,
+    name: dbName,
+    url: dbUrl,
+    drop: async () => {
+      await db.close();
+      const admin = createPostgresDatabase(url, { poolMax: 1 });
+      try {
+        await sql`drop database if exists ${sql.id(dbName)} with (force)`.execute(admin.kysely);
+      } finally {
+        await admin.close();
+      }
+    },
+  };
+}
+
+async function withTemplateLock(
+  url: string,
+  template: string,
+  mode: "exclusive" | "shared",
+  fn: (admin: Kysely<any>) => Promise<void>,
+): Promise<void> {
+  const admin = createPostgresDatabase(url, { poolMax: 1 });
+  const lock = mode === "shared" ? sql`pg_advisory_lock_shared` : sql`pg_advisory_lock`;
+  const unlock = mode === "shared" ? sql`pg_advisory_unlock_shared` : sql`pg_advisory_unlock`;
+  const key = sql`${TEMPLATE_LOCK_CLASS}, hashtext(${template})`;
+  try {
+    await admin.kysely.connection().execute(async (conn) => {
+      await sql`select ${lock}(${key})`.execute(conn);
+      try {
+        await fn(conn);
+      } finally {
+        await sql`select ${unlock}(${key})`.execute(conn);
+      }
+    });
+  } finally {
+    await admin.close();
+  }
+}
+
+/** The hash comment, `""` for a database without one, `undefined` when it does not exist. */
+async function templateComment(admin: Kysely<any>, template: string): Promise<string | undefined> {
+  const { rows } = await sql<{ comment: string | null }>`
+    select shobj_description(oid, 'pg_database') as comment from pg_database where datname = ${template}
+  `.execute(admin);
+  const row = rows[0];
+  return row === undefined ? undefined : (row.comment ?? "");
+}
+
+function withDatabaseName(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// PGlite
+
+function pgliteTemplatePaths(name: string): { dir: string; dump: string; hash: string } {
+  const dir = join(tmpdir(), "clasper-test-templates");
+  return { dir, dump: join(dir, `${name}.tar.gz`), hash: join(dir, `${name}.hash`) };
+}
+
+async function setupPgliteTemplate(spec: TemplateSpec, hash: string | undefined): Promise<void> {
+  const paths = pgliteTemplatePaths(spec.name);
+  if (hash !== undefined && (await readFile(paths.hash, "utf8").catch(() => undefined)) === hash) return;
+  const { database: db, pglite } = createMemoryPglite();
+  try {
+    await spec.migrate(db);
+    const dump = await pglite.dumpDataDir("gzip");
+    await mkdir(paths.dir, { recursive: true });
+    // Write-then-rename so a concurrent run never loads a half-written tarball.
+    await writeAtomically(paths.dump, Buffer.from(await dump.arrayBuffer()));
+    await writeAtomically(paths.hash, hash ?? "unversioned");
+  } finally {
+    await db.close();
+  }
+}
+
+async function freshPgliteDatabase(name: string): Promise<FreshDatabase> {
+  const paths = pgliteTemplatePaths(name);
+  const dump = await readFile(paths.dump).catch(() => {
+    throw new Error(`PGlite template for "${name}" is missing (${paths.dump}); call setupTemplate({ name: "${name}" }) in globalSetup`);
+  });
+  const { database: db } = createMemoryPglite(new Blob([dump]));
+  return { ...db, name, url: undefined, drop: () => db.close() };
+}
+
+async function writeAtomically(path: string, data: Buffer | string): Promise<void> {
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}`;
+  await writeFile(temp, data);
+  await rename(temp, path);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function templateName(name: string): string {
+  return `${name}_template`;
+}
+
+function validateName(name: string): void {
+  // Leaves room for `_template` and `_<pid>_<hex>` within PostgreSQL's 63-byte identifiers.
+  if (!/^[a-z][a-z0-9_]{0,29}$/.test(name)) {
+    throw new Error(`test database name "${name}" must be a lowercase identifier of at most 30 characters`);
+  }
+}
+
+function migrationsHash(migrations: Readonly<Record<string, Readonly<Record<string, Migration>>>>): string {
+  const hash = createHash("sha256");
+  for (const schema of Object.keys(migrations).sort()) {
+    hash.update(`schema:${schema}\n`);
+    const bySchema = migrations[schema] ?? {};
+    for (const name of Object.keys(bySchema).sort()) {
+      const migration = bySchema[name];
+      hash.update(`${name}\n${String(migration?.up)}\n${String(migration?.down ?? "")}\n`);
+    }
+  }
+  return hash.digest("hex");
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "<invalid url>";
+  }
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(errorText).join("; ");
+  if (err instanceof Error) return err.message || (err as { code?: string }).code || err.name;
+  return String(err);
+}

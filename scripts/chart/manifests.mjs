@@ -1,0 +1,126 @@
+// Structural checks of a rendered example: the parts of the chart's promises that a schema of
+// Kubernetes objects cannot see (labels, selectors, hardening, probes, secrets, peer wiring).
+import { YAML } from "./deps.mjs";
+
+const COMMON_LABELS = [
+  "app.kubernetes.io/name",
+  "app.kubernetes.io/instance",
+  "app.kubernetes.io/version",
+  "app.kubernetes.io/managed-by",
+  "app.kubernetes.io/part-of",
+  "helm.sh/chart",
+];
+const COMPONENT_LABEL = "app.kubernetes.io/component";
+const VERSION_LABEL = "app.kubernetes.io/version";
+// Objects that belong to one component carry its label.
+const PER_COMPONENT_KINDS = new Set(["Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Job"]);
+// Variables whose values are secrets: they may only come from a Secret.
+const SECRET_VARS = /^(DATABASE_URL|CLASPER_INTERNAL_SECRET|CLASPER_AUTH_JWT_SECRET|AGENT_JWT_SECRET|[A-Z0-9_]*_API_KEY)$/;
+
+/** Parses a multi-document YAML text into objects; throws on a syntax error. */
+export function parseManifests(text) {
+  return YAML.parseAllDocuments(text)
+    .map((doc) => {
+      if (doc.errors.length > 0) throw new Error(doc.errors[0].message);
+      return doc.toJS();
+    })
+    .filter((obj) => obj !== null);
+}
+
+/** Every problem found in one example's objects, as strings (empty when it is sound). */
+export function manifestProblems(objects) {
+  const problems = [];
+  const services = new Map();
+  for (const obj of objects) {
+    const where = `${obj?.kind ?? "?"}/${obj?.metadata?.name ?? "?"}`;
+    const fail = (message) => problems.push(`${where}: ${message}`);
+    if (typeof obj?.apiVersion !== "string" || typeof obj?.kind !== "string" || typeof obj?.metadata?.name !== "string") {
+      fail("lacks apiVersion, kind or metadata.name");
+      continue;
+    }
+    const labels = obj.metadata.labels ?? {};
+    for (const label of COMMON_LABELS) if (!labels[label]) fail(`lacks label ${label}`);
+    if (PER_COMPONENT_KINDS.has(obj.kind) && !labels[COMPONENT_LABEL]) fail(`lacks label ${COMPONENT_LABEL}`);
+    if (obj.kind === "Secret") fail("the chart must not create Secrets (existingSecret only)");
+    for (const [path, selector] of selectorsOf(obj)) {
+      if (selector && VERSION_LABEL in selector) fail(`${path} includes ${VERSION_LABEL}`);
+    }
+    if (obj.kind === "Service") services.set(obj.metadata.name, obj.spec?.ports?.map((p) => p.port) ?? []);
+    if (obj.kind === "Deployment") checkDeployment(obj, fail);
+    if (obj.kind === "Job") checkJob(obj, fail);
+  }
+  // Peer URLs must point at a Service of the same release, on its port.
+  for (const obj of objects.filter((o) => o?.kind === "Deployment")) {
+    for (const env of containersOf(obj).flatMap((c) => c.env ?? [])) {
+      const peer = /^CLASPER_[A-Z]+_URL$/.test(env.name) && /^http:\/\/([^:/]+):(\d+)$/.exec(env.value ?? "");
+      if (peer && !services.get(peer[1])?.includes(Number(peer[2]))) {
+        problems.push(`Deployment/${obj.metadata.name}: ${env.name}=${env.value} matches no Service port`);
+      }
+    }
+  }
+  return problems;
+}
+
+function selectorsOf(obj) {
+  const spec = obj.spec ?? {};
+  const pod = podSpecOf(obj);
+  return [
+    ["spec.selector.matchLabels", spec.selector?.matchLabels],
+    ["spec.selector", obj.kind === "Service" ? spec.selector : undefined],
+    ["spec.podSelector.matchLabels", spec.podSelector?.matchLabels],
+    ...(pod?.topologySpreadConstraints ?? []).map((t, i) => [`topologySpreadConstraints[${i}]`, t.labelSelector?.matchLabels]),
+  ];
+}
+
+const podSpecOf = (obj) => obj.spec?.template?.spec;
+const containersOf = (obj) => podSpecOf(obj)?.containers ?? [];
+
+function checkDeployment(obj, fail) {
+  const selector = obj.spec?.selector?.matchLabels ?? {};
+  const podLabels = obj.spec?.template?.metadata?.labels ?? {};
+  for (const [key, value] of Object.entries(selector)) {
+    if (podLabels[key] !== value) fail(`selector ${key}=${value} does not match the pod labels`);
+  }
+  checkPod(obj, fail);
+  for (const c of containersOf(obj)) {
+    if (c.livenessProbe?.httpGet?.path !== "/healthz") fail(`container ${c.name}: liveness probe is not GET /healthz`);
+    if (c.readinessProbe?.httpGet?.path !== "/readyz") fail(`container ${c.name}: readiness probe is not GET /readyz`);
+  }
+}
+
+function checkJob(obj, fail) {
+  const annotations = obj.metadata.annotations ?? {};
+  const hooks = (annotations["helm.sh/hook"] ?? "").split(",");
+  if (!hooks.includes("pre-install") || !hooks.includes("pre-upgrade")) fail("is not a pre-install,pre-upgrade hook");
+  if (!annotations["helm.sh/hook-delete-policy"]) fail("has no helm.sh/hook-delete-policy");
+  checkPod(obj, fail);
+}
+
+/** The hardening every pod of the chart has. */
+function checkPod(obj, fail) {
+  const pod = podSpecOf(obj) ?? {};
+  const podSec = pod.securityContext ?? {};
+  if (pod.automountServiceAccountToken !== false) fail("mounts the ServiceAccount token");
+  if (podSec.runAsNonRoot !== true) fail("pod securityContext.runAsNonRoot is not true");
+  const tmpVolumes = new Set((pod.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name));
+  for (const c of pod.containers ?? []) {
+    const at = `container ${c.name}`;
+    const sec = c.securityContext ?? {};
+    if (sec.runAsNonRoot !== true && podSec.runAsNonRoot !== true) fail(`${at}: may run as root`);
+    if (sec.readOnlyRootFilesystem !== true) fail(`${at}: root filesystem is writable`);
+    if (sec.allowPrivilegeEscalation !== false) fail(`${at}: allowPrivilegeEscalation is not false`);
+    if (!(sec.capabilities?.drop ?? []).includes("ALL")) fail(`${at}: does not drop ALL capabilities`);
+    const seccomp = sec.seccompProfile?.type ?? podSec.seccompProfile?.type;
+    if (seccomp !== "RuntimeDefault") fail(`${at}: seccomp profile is not RuntimeDefault`);
+    for (const kind of ["requests", "limits"]) {
+      for (const resource of ["cpu", "memory"]) {
+        if (c.resources?.[kind]?.[resource] === undefined) fail(`${at}: no ${resource} ${kind}`);
+      }
+    }
+    const tmp = (c.volumeMounts ?? []).find((m) => m.mountPath === "/tmp");
+    if (!tmp || !tmpVolumes.has(tmp.name)) fail(`${at}: no emptyDir at /tmp`);
+    for (const env of c.env ?? []) {
+      if (SECRET_VARS.test(env.name) && !env.valueFrom?.secretKeyRef) fail(`${at}: ${env.name} is not read from a Secret`);
+    }
+  }
+}

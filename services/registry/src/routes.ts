@@ -1,0 +1,10 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { RegistryService } from "@clasper/proto";
+import { implement } from "@clasper/service-kit";
+
+/** router.service(...) for the registry service, nothing else. RPCs without a handler answer Unimplemented. */
+export function routes(...handlers: object[]): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(RegistryService, implement(RegistryService, ...handlers));
+  };
+}

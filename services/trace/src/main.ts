@@ -1,0 +1,7 @@
+import { createLogger } from "@clasper/telemetry";
+import { exitOnSignals, runService } from "@clasper/service-kit";
+import traceService from "./index.js";
+
+// Standalone entry: config → db → migrations → listen → SIGTERM drain.
+const running = await runService(traceService);
+exitOnSignals(running.stop, createLogger({ serviceName: "clasper-trace" }));

@@ -1,0 +1,14 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import type { ServiceDeps } from "@clasper/service-kit";
+import { RetentionHandlers } from "./handlers/retention.js";
+import { routes } from "./routes.js";
+import type { TraceDatabase } from "./store/schema.js";
+
+export const TRACE_SCHEMA = "trace";
+
+/** Wires the trace service's stores and handlers; never listens. */
+export function build(deps: ServiceDeps): (router: ConnectRouter) => void {
+  if (!deps.db) throw new Error("the trace service needs a database");
+  const db = deps.db.forSchema<TraceDatabase>(TRACE_SCHEMA);
+  return routes({ retention: new RetentionHandlers(db) });
+}
