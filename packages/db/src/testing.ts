@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { sql, type Kysely, type Migration } from "kysely";
 import pg from "pg";
 import type { Database } from "./database.js";
+import { MIGRATE_SCHEMA_REVISION } from "./migrate.js";
 import { createMemoryPglite } from "./pglite.js";
 import { createPostgresDatabase } from "./postgres.js";
 
@@ -264,6 +265,7 @@ function validateName(name: string): void {
 
 function migrationsHash(migrations: Readonly<Record<string, Readonly<Record<string, Migration>>>>): string {
   const hash = createHash("sha256");
+  hash.update(`migrateSchema:${MIGRATE_SCHEMA_REVISION}\n`);
   for (const schema of Object.keys(migrations).sort()) {
     hash.update(`schema:${schema}\n`);
     const bySchema = migrations[schema] ?? {};

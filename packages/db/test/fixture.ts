@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration } from "kysely";
+import { sql, type ColumnType, type Generated, type Kysely, type Migration } from "kysely";
 import type { Database } from "../src/index.js";
 import { migrateSchema } from "../src/index.js";
 
@@ -40,13 +40,14 @@ export async function migrateFixture(db: Database): Promise<void> {
 
 export interface FixtureDB {
   sample: {
-    id: number;
+    id: Generated<number>;
     amount_micros: bigint | null;
     ratio: string | null;
     count: number | null;
     at: Date | null;
     day: string | null;
-    doc: unknown;
+    /** Read as the parsed value; written as JSON text (see types.test.ts). */
+    doc: ColumnType<unknown, string | null, string | null>;
     flag: boolean | null;
     amounts: bigint[] | null;
   };
