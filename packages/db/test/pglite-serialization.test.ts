@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "kysely";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { FIXTURE_SCHEMA, type FixtureDB } from "./fixture.js";
 import { useFreshDatabase } from "./support.js";
 
 // PGlite has one session, so these pin that callers queue for it instead of interleaving.
 // (On PostgreSQL each transaction has its own connection; see transaction.test.ts.)
-describe("PGlite single-connection serialization", () => {
+describe.runIf(inject("backends").includes("pglite"))("PGlite single-connection serialization", () => {
   const db = useFreshDatabase("pglite");
 
   it("runs 50 concurrent read-modify-write transactions without losing one", async () => {
