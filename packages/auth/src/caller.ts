@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { listClaim, stringClaim } from "./claims.js";
-import { AuthConfigError, AuthError, mapJoseErrors, secretKey } from "./errors.js";
+import { AuthConfigError, AuthError, hmacKey, mapJoseErrors, secretKey } from "./errors.js";
 import { buildPrincipal, type Principal } from "./principal.js";
 
 /** Header the Clasper daemon (and the original v1 API) sends its static key in. */
@@ -107,10 +107,11 @@ function createJwtCheck(options: CallerVerifierOptions): JwtCheck | undefined {
     requiredClaims: ["exp"],
   };
   if (hsSecret !== undefined) {
-    const key = secretKey(hsSecret, "CLASPER_AUTH_JWT_SECRET");
+    const key = hmacKey(hsSecret, "CLASPER_AUTH_JWT_SECRET");
     const algorithms = pinAlgorithms(options.algorithms, ["HS256"], (alg) => alg === "HS256");
     return async (token) => {
-      const { payload } = await mapJoseErrors(() => jwtVerify(token, key, { ...verifyOptions, algorithms }));
+      const hmac = await key();
+      const { payload } = await mapJoseErrors(() => jwtVerify(token, hmac, { ...verifyOptions, algorithms }));
       return payload;
     };
   }

@@ -1,5 +1,5 @@
 import { jwtVerify, SignJWT, type JWTPayload } from "jose";
-import { AuthError, mapJoseErrors, secretKey } from "./errors.js";
+import { AuthError, hmacKey, mapJoseErrors } from "./errors.js";
 import { buildPrincipal, type Principal } from "./principal.js";
 
 /** Header carrying the gateway-signed internal context on every service-to-service call. */
@@ -40,7 +40,7 @@ interface ContextClaim {
  * re-signs through forwardContextInterceptor({ signer }) or runAsService.
  */
 export function createContextSigner(secret: string, options: { ttlSeconds?: number } = {}): ContextSigner {
-  const key = secretKey(secret, SECRET_VARIABLE);
+  const key = hmacKey(secret, SECRET_VARIABLE);
   const ttlSeconds = options.ttlSeconds ?? 60;
   return {
     ttlSeconds,
@@ -60,7 +60,7 @@ export function createContextSigner(secret: string, options: { ttlSeconds?: numb
         .setSubject(principal.userId)
         .setIssuedAt()
         .setExpirationTime(`${ttlSeconds}s`)
-        .sign(key);
+        .sign(await key());
     },
   };
 }
@@ -71,7 +71,7 @@ export function createContextSigner(secret: string, options: { ttlSeconds?: numb
  * the bytes whose signature was already checked.
  */
 export function createContextVerifier(secret: string, options: { cacheSize?: number } = {}): ContextVerifier {
-  const key = secretKey(secret, SECRET_VARIABLE);
+  const key = hmacKey(secret, SECRET_VARIABLE);
   const cacheSize = options.cacheSize ?? 1024;
   const cache = new Map<string, { context: InternalContext; expiresAtMs: number }>();
 
@@ -87,8 +87,9 @@ export function createContextVerifier(secret: string, options: { cacheSize?: num
         }
       }
       // No clock tolerance: the gateway signed it moments ago and the lifetime is short.
+      const hmac = await key();
       const { payload } = await mapJoseErrors(() =>
-        jwtVerify(token, key, {
+        jwtVerify(token, hmac, {
           algorithms: ["HS256"],
           issuer: ISSUER,
           audience: AUDIENCE,

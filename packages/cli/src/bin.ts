@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
+import { AuthConfigError } from "@clasper/auth";
 import { ConfigError } from "@clasper/core";
 import { createLogger } from "@clasper/telemetry";
 import { exitOnSignals, isServiceName, runService, SERVICE_NAMES } from "@clasper/service-kit";
@@ -20,22 +21,18 @@ program
     const logger = createLogger({ serviceName: "clasper-cli" });
     if (options.service === undefined) {
       const system = await serveAll();
-      if (system.devToken) {
-        process.stdout.write(
-          `\nClasper is listening on ${system.url} (database: ${system.database.kind}).\n` +
-            `Development token (tenant "dev", role admin):\n\n  ${system.devToken}\n\n` +
-            `Try: curl -H "Authorization: Bearer $TOKEN" ${system.url}/retention/policy\n\n`,
-        );
-      }
+      printDevToken(system.url, system.devToken, `database: ${system.database.kind}`);
       exitOnSignals(system.stop, logger);
       return;
     }
-    const running = options.service === "gateway"
-      ? await runGateway()
-      : isServiceName(options.service)
-        ? await runService(SERVICE_MODULES[options.service])
-        : undefined;
-    if (!running) throw new Error(`unknown service ${options.service}`);
+    if (options.service === "gateway") {
+      const gateway = await runGateway();
+      printDevToken(gateway.url, gateway.devToken, "gateway only");
+      exitOnSignals(gateway.stop, logger);
+      return;
+    }
+    if (!isServiceName(options.service)) throw new Error(`unknown service ${options.service}`);
+    const running = await runService(SERVICE_MODULES[options.service]);
     exitOnSignals(running.stop, logger);
   });
 
@@ -53,8 +50,19 @@ program
     await initWorkspace(dir, options.force ?? false);
   });
 
+/** Development only (no caller auth configured): the token goes to the terminal, never to logs. */
+function printDevToken(url: string, token: string | undefined, detail: string): void {
+  if (!token) return;
+  process.stdout.write(
+    `\nClasper is listening on ${url} (${detail}).\n` +
+      `Development token (tenant "dev", role admin):\n\n  ${token}\n\n` +
+      `Try: curl -H "Authorization: Bearer $TOKEN" ${url}/retention/policy\n\n`,
+  );
+}
+
 program.parseAsync().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
+  // Configuration problems exit 2 with the message alone (it names the variable); bugs exit 1.
+  if (err instanceof ConfigError || err instanceof AuthConfigError) {
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }

@@ -12,6 +12,7 @@ import {
   lateBoundTransport,
   listen,
   serverInterceptors,
+  SERVICE_DESCRIPTORS,
   SERVICE_NAMES,
   type DualHandler,
   type Env,
@@ -51,11 +52,12 @@ export async function serveAll(env: Env = process.env): Promise<RunningSystem> {
   await migrateAll(database);
 
   const internalSecret = config.CLASPER_INTERNAL_SECRET ?? ephemeralInternalSecret();
-  const inbound = serverInterceptors({ telemetry, logger, metrics, contextVerifier: createContextVerifier(internalSecret) });
+  const contextSigner = createContextSigner(internalSecret);
+  const inbound = serverInterceptors({ telemetry, logger, metrics, contextVerifier: createContextVerifier(internalSecret), contextSigner });
   const transports: Partial<Record<ServiceName, Transport>> = {};
   const peers = createPeerClients((name) => lateBoundTransport(() => transports[name]!));
   const health = (name: ServiceName) =>
-    createHealthRegistry([name], async () => {
+    createHealthRegistry([name, SERVICE_DESCRIPTORS[name].typeName], async () => {
       if (SERVICE_MODULES[name].schema) await database.ping();
     });
   for (const name of SERVICE_NAMES) {
@@ -71,14 +73,14 @@ export async function serveAll(env: Env = process.env): Promise<RunningSystem> {
   const gateway = createGateway({
     transports: transports as Record<ServiceName, Transport>,
     callerVerifier: auth.verifier,
-    contextSigner: createContextSigner(internalSecret),
+    contextSigner,
     logger,
     metrics,
     telemetry,
     maxBodyBytes: config.CLASPER_MAX_BODY_BYTES,
     requestTimeoutMs: config.CLASPER_REQUEST_TIMEOUT_MS,
     version: CLASPER_VERSION,
-    databaseKind: database.kind,
+    database: { kind: database.kind, ping: () => database.ping() },
   });
   const listener = await listen(gateway.handler as DualHandler, { port: config.CLASPER_PORT, host: config.CLASPER_HOST });
   logger.info({ url: listener.url, database: database.kind }, "clasper listening");

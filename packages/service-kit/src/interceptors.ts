@@ -8,8 +8,9 @@ import {
   type Metrics,
   type Telemetry,
 } from "@clasper/telemetry";
-import { CONTEXT_HEADER, forwardContextInterceptor, serverAuthInterceptor, type ContextVerifier } from "@clasper/auth";
+import { CONTEXT_HEADER, forwardContextInterceptor, serverAuthInterceptor, type ContextSigner, type ContextVerifier } from "@clasper/auth";
 import type { Logger } from "pino";
+import { storeErrorInterceptor } from "./store-errors.js";
 import { validationInterceptor } from "./validation.js";
 
 /** Health checks are answered without a caller identity (probes and load balancers have none). */
@@ -26,12 +27,15 @@ export function serverInterceptors(deps: {
   logger: Logger;
   metrics: Metrics;
   contextVerifier: ContextVerifier;
+  /** Lets long-running handlers (agent executions) re-sign the caller's context before it expires. */
+  contextSigner: ContextSigner;
 }): Interceptor[] {
   return [
     serverTracingInterceptor(deps.telemetry),
     loggingInterceptor(deps.logger),
     metricsInterceptor(deps.metrics),
-    exceptHealth(serverAuthInterceptor({ verifier: deps.contextVerifier })),
+    exceptHealth(serverAuthInterceptor({ verifier: deps.contextVerifier, signer: deps.contextSigner })),
+    storeErrorInterceptor(),
     validationInterceptor(),
   ];
 }

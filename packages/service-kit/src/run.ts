@@ -1,13 +1,13 @@
 import { z } from "zod";
-import { commonConfigShape, parseConfig, port } from "@clasper/core";
-import { createContextVerifier } from "@clasper/auth";
+import { commonConfigShape, ConfigError, parseConfig, port } from "@clasper/core";
+import { createContextSigner, createContextVerifier } from "@clasper/auth";
 import { createDatabase, migrateSchema, type Database } from "@clasper/db";
 import { createLogger, createMetrics, startTelemetry } from "@clasper/telemetry";
 import { createHealthRegistry } from "./health.js";
 import { clientInterceptors, serverInterceptors } from "./interceptors.js";
 import type { Env, ServiceModule } from "./module.js";
 import { peerUrlVariable, SERVICE_NAMES, type ServiceName } from "./names.js";
-import { createPeerClients, remoteTransport } from "./peers.js";
+import { createPeerClients, remoteTransport, SERVICE_DESCRIPTORS } from "./peers.js";
 import { serveConnect } from "./serve.js";
 
 const serviceProcessShape = {
@@ -37,7 +37,7 @@ export async function runService(module: ServiceModule, env: Env = process.env):
   }
   if (module.schema && !config.DATABASE_URL) {
     // Embedded PGlite is single-process; separate processes need a shared PostgreSQL.
-    throw new Error(`DATABASE_URL is required to run the ${module.name} service on its own`);
+    throw new ConfigError([{ variable: "DATABASE_URL", reason: `is required to run the ${module.name} service on its own (embedded PGlite serves one process only)` }]);
   }
   const telemetry = startTelemetry({ serviceName: `clasper-${module.name}`, env });
   const logger = createLogger({ serviceName: `clasper-${module.name}`, level: config.LOG_LEVEL });
@@ -55,12 +55,18 @@ export async function runService(module: ServiceModule, env: Env = process.env):
     return remoteTransport(url, outbound);
   });
   const routes = module.build({ db, peers, logger, env });
-  const health = createHealthRegistry([module.name], async () => {
+  const health = createHealthRegistry([module.name, SERVICE_DESCRIPTORS[module.name].typeName], async () => {
     if (db) await db.ping();
   });
   const listener = await serveConnect({
     routes,
-    interceptors: serverInterceptors({ telemetry, logger, metrics, contextVerifier: createContextVerifier(config.CLASPER_INTERNAL_SECRET) }),
+    interceptors: serverInterceptors({
+      telemetry,
+      logger,
+      metrics,
+      contextVerifier: createContextVerifier(config.CLASPER_INTERNAL_SECRET),
+      contextSigner: createContextSigner(config.CLASPER_INTERNAL_SECRET),
+    }),
     health,
     metrics,
     port: config.CLASPER_PORT,

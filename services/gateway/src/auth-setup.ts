@@ -1,5 +1,5 @@
 import { ConfigError } from "@clasper/core";
-import { createCallerVerifier, ensureDevSecret, mintDevToken, type CallerVerifier } from "@clasper/auth";
+import { AuthConfigError, createCallerVerifier, ensureDevSecret, mintDevToken, type CallerVerifier, type CallerVerifierOptions } from "@clasper/auth";
 import type { GatewayConfig } from "./config.js";
 
 export interface GatewayAuth {
@@ -30,9 +30,10 @@ export async function configureCallerAuth(config: GatewayConfig): Promise<Gatewa
       ? { daemonKey: { key: config.CLASPER_DAEMON_KEY, tenantId: config.CLASPER_DAEMON_TENANT } }
       : {}),
   };
-  if (config.CLASPER_AUTH_JWT_SECRET || config.CLASPER_AUTH_JWKS_URL) {
+  if (config.CLASPER_AUTH_JWT_SECRET || config.CLASPER_AUTH_JWKS_URL || common.daemonKey) {
+    // A daemon key alone is a complete configuration: it acts for its one tenant.
     return {
-      verifier: createCallerVerifier({
+      verifier: verifierOrConfigError({
         ...common,
         ...(config.CLASPER_AUTH_JWT_SECRET ? { hsSecret: config.CLASPER_AUTH_JWT_SECRET } : {}),
         ...(config.CLASPER_AUTH_JWKS_URL ? { jwksUrl: config.CLASPER_AUTH_JWKS_URL } : {}),
@@ -46,5 +47,18 @@ export async function configureCallerAuth(config: GatewayConfig): Promise<Gatewa
   }
   const secret = await ensureDevSecret(config.CLASPER_DATA_DIR);
   const devToken = await mintDevToken(secret, { tenantId: "dev", roles: ["admin"], userId: "dev-user", ttl: 30 * 24 * 3600 });
-  return { verifier: createCallerVerifier({ ...common, hsSecret: secret }), devToken };
+  return { verifier: verifierOrConfigError({ ...common, hsSecret: secret }), devToken };
+}
+
+/** Auth misconfiguration is a configuration error like any other: exit 2, variable named. */
+function verifierOrConfigError(options: CallerVerifierOptions): CallerVerifier {
+  try {
+    return createCallerVerifier(options);
+  } catch (err) {
+    if (err instanceof AuthConfigError) {
+      const variable = /\b(CLASPER_[A-Z_]+)\b/.exec(err.message)?.[1] ?? "CLASPER_AUTH_JWT_SECRET";
+      throw new ConfigError([{ variable, reason: err.message.replace(`${variable} `, "") }]);
+    }
+    throw err;
+  }
 }

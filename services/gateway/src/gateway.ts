@@ -3,7 +3,7 @@ import { toJson, type DescMethodServerStreaming, type DescMethodUnary, type Json
 import { createClient, type Transport } from "@connectrpc/connect";
 import Router from "find-my-way";
 import type { Logger } from "pino";
-import { context as otelContext, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { context as otelContext, defaultTextMapGetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { Health, HealthCheckResponse_ServingStatus } from "@clasper/proto";
 import { AuthError, CONTEXT_HEADER, type CallerVerifier, type ContextSigner } from "@clasper/auth";
 import { requestId as newRequestId } from "@clasper/core";
@@ -28,8 +28,8 @@ export interface GatewayOptions {
   readonly maxBodyBytes: number;
   readonly requestTimeoutMs: number;
   readonly version: string;
-  /** Reports the database backend for /health when this process owns it. */
-  readonly databaseKind?: "postgres" | "pglite";
+  /** When this process owns the database (one process): its backend and a ping for /health. */
+  readonly database?: { kind: "postgres" | "pglite"; ping(): Promise<void> };
 }
 
 type Req = http.IncomingMessage;
@@ -93,12 +93,18 @@ export function createGateway(options: GatewayOptions) {
         }
       }),
     );
-    // Stateful services report NOT_SERVING exactly when their database does not answer.
-    const stateful = (["trace", "governance", "registry", "workspace"] as const).map((n) => components[n]?.status);
-    const database = {
-      status: stateful.every((s) => s === "ok") ? "ok" : "error",
-      ...(options.databaseKind ? { kind: options.databaseKind } : {}),
-    };
+    let database: { status: string; kind?: string; error?: string };
+    if (options.database) {
+      database = await options.database.ping().then(
+        () => ({ status: "ok", kind: options.database!.kind }),
+        (err: unknown) => ({ status: "error", kind: options.database!.kind, error: err instanceof Error ? err.message : String(err) }),
+      );
+    } else {
+      // Distributed: the gateway has no database of its own; a stateful service answers SERVING
+      // only while its database does, so report what the reachable ones say.
+      const reachable = (["trace", "governance", "registry", "workspace"] as const).map((n) => components[n]).filter((c) => c && !c.error);
+      database = { status: reachable.length === 0 ? "unknown" : reachable.every((c) => c!.status === "ok") ? "ok" : "error" };
+    }
     const ok = Object.values(components).every((c) => c.status === "ok");
     sendJson(res, ok ? 200 : 503, { status: ok ? "ok" : "degraded", version: options.version, components, database });
   }
@@ -180,9 +186,12 @@ export function createGateway(options: GatewayOptions) {
     res.setHeader("x-request-id", requestId);
     let routeLabel = "unmatched";
     let status = 500;
-    const span = tracer.startSpan(`${verb} ${url.pathname}`, { kind: SpanKind.SERVER, attributes: { "http.request.method": verb, "url.path": url.pathname } });
+    // Continue the caller's trace when it sends W3C trace context, so a backend's spans and
+    // Clasper's join up in one trace.
+    const parent = options.telemetry.propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
+    const span = tracer.startSpan(`${verb} ${url.pathname}`, { kind: SpanKind.SERVER, attributes: { "http.request.method": verb, "url.path": url.pathname } }, parent);
     try {
-      await otelContext.with(trace.setSpan(otelContext.active(), span), async () => {
+      await otelContext.with(trace.setSpan(parent, span), async () => {
         if (verb === "GET" && url.pathname === "/health") {
           routeLabel = "/health";
           await health(res);

@@ -23,7 +23,7 @@ export const CLASPER_VERSION = "0.1.0";
  * `clasper serve --service gateway`: the REST front end alone, reaching the five services over
  * HTTP/2 at CLASPER_<NAME>_URL.
  */
-export async function runGateway(env: Env = process.env): Promise<{ url: string; stop(): Promise<void> }> {
+export async function runGateway(env: Env = process.env): Promise<{ url: string; devToken: string | undefined; stop(): Promise<void> }> {
   const config = parseConfig(gatewayConfigShape, env);
   const missing = SERVICE_NAMES.filter((name) => !env[peerUrlVariable(name)]);
   if (missing.length > 0) {
@@ -53,9 +53,9 @@ export async function runGateway(env: Env = process.env): Promise<{ url: string;
   });
   const listener = await listen(gateway.handler as DualHandler, { port: config.CLASPER_PORT, host: config.CLASPER_HOST });
   logger.info({ url: listener.url }, "gateway listening");
-  if (auth.devToken) logger.warn({ token: auth.devToken }, "development token (tenant dev, role admin)");
   return {
     url: listener.url,
+    devToken: auth.devToken,
     async stop() {
       await listener.close(config.CLASPER_SHUTDOWN_TIMEOUT_MS);
       await telemetry.shutdown();

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFile, realpath } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 /** The repository root and the built CLI the system tests start (build first: `npx tsc -b`). */
 export const REPO_ROOT = path.resolve(fileURLToPath(new URL("../../../..", import.meta.url)));
@@ -173,13 +173,7 @@ export function tryConnect(port: number, host = "127.0.0.1"): Promise<string> {
   });
 }
 
-/**
- * `@connectrpc/connect-node` (client transports for Connect and gRPC over HTTP/2). @clasper/cli
- * does not depend on it directly, so it is loaded from @clasper/service-kit's dependencies, by its
- * ESM entry so that it shares the one `@connectrpc/connect` instance with the test.
- */
+/** `@connectrpc/connect-node` client transports (Connect and gRPC over HTTP/2). */
 export async function loadConnectNode(): Promise<typeof import("@connectrpc/connect-node")> {
-  const dir = await realpath(path.join(REPO_ROOT, "packages/service-kit/node_modules/@connectrpc/connect-node"));
-  const manifest = JSON.parse(await readFile(path.join(dir, "package.json"), "utf8")) as { exports: { ".": { import: string } } };
-  return import(pathToFileURL(path.join(dir, manifest.exports["."].import)).href);
+  return import("@connectrpc/connect-node");
 }
