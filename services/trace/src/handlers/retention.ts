@@ -39,24 +39,16 @@ const STORAGE_FROM_DB: Record<StorageModeValue, RetentionStorageMode> = {
   minimal: RetentionStorageMode.MINIMAL,
 };
 
+/** The stored policy, or the defaults (flagged is_default) for a tenant that never set one. */
 function toProto(row: RetentionPolicyRow | undefined): RetentionPolicy {
-  if (!row) {
-    return create(RetentionPolicySchema, {
-      retentionDays: DEFAULT_RETENTION.retention_days,
-      samplingStrategy: SAMPLING_FROM_DB[DEFAULT_RETENTION.sampling_strategy],
-      storageMode: STORAGE_FROM_DB[DEFAULT_RETENTION.storage_mode],
-      sampleRate: DEFAULT_RETENTION.sample_rate,
-      isDefault: true,
-    });
-  }
+  const values = row ?? DEFAULT_RETENTION;
   return create(RetentionPolicySchema, {
-    retentionDays: row.retention_days,
-    samplingStrategy: SAMPLING_FROM_DB[row.sampling_strategy],
-    storageMode: STORAGE_FROM_DB[row.storage_mode],
-    sampleRate: row.sample_rate,
-    isDefault: false,
-    createdAt: timestampFromDate(row.created_at),
-    updatedAt: timestampFromDate(row.updated_at),
+    retentionDays: values.retention_days,
+    samplingStrategy: SAMPLING_FROM_DB[values.sampling_strategy],
+    storageMode: STORAGE_FROM_DB[values.storage_mode],
+    sampleRate: values.sample_rate,
+    isDefault: row === undefined,
+    ...(row ? { createdAt: timestampFromDate(row.created_at), updatedAt: timestampFromDate(row.updated_at) } : {}),
   });
 }
 
