@@ -11,3 +11,4 @@ export {
 export { withSpan, markSpanFailed } from "./spans.js";
 export { createLogger, loggingInterceptor, type LoggerOptions } from "./logging.js";
 export { createMetrics, metricsInterceptor, type Metrics, type MetricsOptions } from "./metrics.js";
+export { ATTR, GENAI_OPERATION, GOVERNANCE_OPERATION, PAYLOAD_ATTRIBUTES, isExecutionSpanOperation } from "./clasper-attributes.js";

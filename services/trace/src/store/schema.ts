@@ -3,6 +3,9 @@ import type { ColumnType, Generated } from "kysely";
 /** Tables of the `trace` schema, as the migrations create them. */
 export interface TraceDatabase {
   retention_policies: RetentionPoliciesTable;
+  spans: SpansTable;
+  traces: TracesTable;
+  trace_annotations: TraceAnnotationsTable;
 }
 
 export type SamplingStrategyValue = "full" | "sampled" | "errors_only";
@@ -16,4 +19,81 @@ export interface RetentionPoliciesTable {
   sample_rate: number;
   created_at: Generated<Date>;
   updated_at: ColumnType<Date, Date | undefined, Date>;
+  last_enforced_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
+export interface SpansTable {
+  tenant_id: string;
+  trace_id: string;
+  span_id: string;
+  parent_span_id: string | null;
+  name: string;
+  kind: number;
+  operation: string | null;
+  start_time: Date;
+  end_time: Date;
+  status_code: number;
+  status_message: string | null;
+  /** Attribute key → value (string | number | boolean | array), stored as jsonb. */
+  attributes: ColumnType<Record<string, unknown>, string, string>;
+  events: ColumnType<SpanEventRow[], string, string>;
+  service_name: string | null;
+  received_at: Generated<Date>;
+}
+
+export interface SpanEventRow {
+  name: string;
+  time: string;
+  attributes: Record<string, unknown>;
+}
+
+export interface TracesTable {
+  tenant_id: string;
+  trace_id: string;
+  started_at: Date;
+  completed_at: Date | null;
+  duration_ms: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  /** TraceStatus number: 1 running, 2 success, 3 error, 4 blocked. */
+  status: number;
+  execution_id: string | null;
+  workspace_id: string | null;
+  environment: string | null;
+  agent_role: string | null;
+  user_id: string | null;
+  model: string | null;
+  provider: string | null;
+  workspace_version_hash: string | null;
+  skill_versions: ColumnType<Record<string, string>, string | undefined, string>;
+  input_tokens: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  output_tokens: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  cache_read_tokens: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  cache_write_tokens: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  reasoning_tokens: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  cost_micros: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  llm_call_count: ColumnType<number, number | undefined, number>;
+  tool_call_count: ColumnType<number, number | undefined, number>;
+  span_count: ColumnType<number, number | undefined, number>;
+  error_code: string | null;
+  error_message: string | null;
+  labels: ColumnType<Record<string, string>, string | undefined, string>;
+  task_id: string | null;
+  document_id: string | null;
+  message_id: string | null;
+  risk_score: number | null;
+  /** RiskLevel number: 1 low .. 4 critical. */
+  risk_level: number | null;
+  decision_id: string | null;
+  redaction_types: ColumnType<string[], string[] | undefined, string[]>;
+  source: string | null;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface TraceAnnotationsTable {
+  tenant_id: string;
+  annotation_id: string;
+  trace_id: string;
+  key: string;
+  value: string;
+  created_by: string | null;
+  created_at: Generated<Date>;
 }
