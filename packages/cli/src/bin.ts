@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
-import { AuthConfigError } from "@clasper/auth";
-import { ConfigError } from "@clasper/core";
 import { createLogger } from "@clasper/telemetry";
-import { exitOnSignals, isServiceName, runService, SERVICE_NAMES } from "@clasper/service-kit";
+import { exitOnSignals, failStartup, isServiceName, runService, SERVICE_NAMES } from "@clasper/service-kit";
 import { runGateway, CLASPER_VERSION } from "@clasper/gateway";
 import { initWorkspace } from "./init.js";
 import { migrateCommand } from "./migrate.js";
@@ -60,12 +58,4 @@ function printDevToken(url: string, token: string | undefined, detail: string): 
   );
 }
 
-program.parseAsync().catch((err: unknown) => {
-  // Configuration problems exit 2 with the message alone (it names the variable); bugs exit 1.
-  if (err instanceof ConfigError || err instanceof AuthConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+program.parseAsync().catch(failStartup);

@@ -11,3 +11,4 @@ export * from "./validation.js";
 export * from "./implement.js";
 export * from "./run.js";
 export * from "./signals.js";
+export * from "./startup.js";

@@ -57,7 +57,7 @@ function verifierOrConfigError(options: CallerVerifierOptions): CallerVerifier {
   } catch (err) {
     if (err instanceof AuthConfigError) {
       const variable = /\b(CLASPER_[A-Z_]+)\b/.exec(err.message)?.[1] ?? "CLASPER_AUTH_JWT_SECRET";
-      throw new ConfigError([{ variable, reason: err.message.replace(`${variable} `, "") }]);
+      throw new ConfigError([{ variable, reason: err.message }]);
     }
     throw err;
   }

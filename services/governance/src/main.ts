@@ -1,7 +1,7 @@
 import { createLogger } from "@clasper/telemetry";
-import { exitOnSignals, runService } from "@clasper/service-kit";
+import { exitOnSignals, failStartup, runService } from "@clasper/service-kit";
 import governanceService from "./index.js";
 
 // Standalone entry: config → db → migrations → listen → SIGTERM drain.
-const running = await runService(governanceService);
+const running = await runService(governanceService).catch(failStartup);
 exitOnSignals(running.stop, createLogger({ serviceName: "clasper-governance" }));

@@ -1,7 +1,7 @@
 import { createLogger } from "@clasper/telemetry";
-import { exitOnSignals, runService } from "@clasper/service-kit";
+import { exitOnSignals, failStartup, runService } from "@clasper/service-kit";
 import runtimeService from "./index.js";
 
 // Standalone entry: config → db → migrations → listen → SIGTERM drain.
-const running = await runService(runtimeService);
+const running = await runService(runtimeService).catch(failStartup);
 exitOnSignals(running.stop, createLogger({ serviceName: "clasper-runtime" }));
