@@ -1,0 +1,3 @@
+/** Tables of the policies area of the governance schema (filled in with its migrations). */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface PolicyTables {}
