@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Bring up a local PostgreSQL for the storage tests on Debian 12 (CI runners, dev containers) without
 # Docker: install the server if absent, start (or create) the cluster, and ensure the `clasper` role
-# and `clasper_test` database exist. Idempotent: safe to run when everything is already up.
+# and `clasper_test` database exist, plus the superuser `clasper_admin` (password `clasper_admin`)
+# that tests use to act outside the application role's privileges. Idempotent: safe to run when
+# everything is already up.
 #
 # Must run as root. Progress goes to stderr; the only stdout line is the connection string, so
 # `scripts/ci-postgres.sh >> "$GITHUB_ENV"` or `export "$(scripts/ci-postgres.sh)"` both work.
@@ -9,6 +11,8 @@ set -euo pipefail
 
 ROLE=clasper
 PASSWORD=clasper
+ADMIN_ROLE=clasper_admin
+ADMIN_PASSWORD=clasper_admin
 DATABASE=clasper_test
 CLUSTER=main
 
@@ -80,6 +84,14 @@ if [[ -z $(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'") ]];
   psql_admin -c "CREATE ROLE $ROLE"
 fi
 psql_admin -c "ALTER ROLE $ROLE WITH LOGIN CREATEDB PASSWORD '$PASSWORD'"
+
+# A superuser for tests that must act outside the application's privileges (tampering with the
+# append-only audit log to prove verification catches it). Repaired on every run like the role above.
+if [[ -z $(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$ADMIN_ROLE'") ]]; then
+  log "creating superuser role $ADMIN_ROLE"
+  psql_admin -c "CREATE ROLE $ADMIN_ROLE"
+fi
+psql_admin -c "ALTER ROLE $ADMIN_ROLE WITH LOGIN SUPERUSER PASSWORD '$ADMIN_PASSWORD'"
 
 if [[ -z $(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'") ]]; then
   log "creating database $DATABASE"

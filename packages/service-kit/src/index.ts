@@ -12,3 +12,4 @@ export * from "./implement.js";
 export * from "./run.js";
 export * from "./signals.js";
 export * from "./startup.js";
+export * from "./span-delivery.js";

@@ -45,6 +45,14 @@ export function readTraceConfig(env: TelemetryEnv): TraceConfig {
   };
 }
 
+/**
+ * OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: whether prompts, completions and tool
+ * payloads may leave the process over OTLP. Off unless "true", as the GenAI conventions advise.
+ */
+export function capturesMessageContent(env: TelemetryEnv): boolean {
+  return isTrue(env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT);
+}
+
 /** The spec's boolean rule: only a case-insensitive "true" is true. */
 function isTrue(value: string | undefined): boolean {
   return value?.trim().toLowerCase() === "true";

@@ -12,3 +12,11 @@ export { withSpan, markSpanFailed } from "./spans.js";
 export { createLogger, loggingInterceptor, type LoggerOptions } from "./logging.js";
 export { createMetrics, metricsInterceptor, type Metrics, type MetricsOptions } from "./metrics.js";
 export { ATTR, GENAI_OPERATION, GOVERNANCE_OPERATION, PAYLOAD_ATTRIBUTES, isExecutionSpanOperation } from "./clasper-attributes.js";
+export {
+  createIngestSpanProcessor,
+  type IngestSpanProcessor,
+  type IngestSpanProcessorOptions,
+  type SpanDeliveryStats,
+} from "./ingest-exporter.js";
+export { toIngestSpan, type IngestSpan } from "./ingest-span.js";
+export { createContentFilteringExporter } from "./content-filter.js";

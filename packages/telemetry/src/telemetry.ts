@@ -5,6 +5,7 @@ import { defaultResource, resourceFromAttributes } from "@opentelemetry/resource
 import { AlwaysOffSampler, BatchSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
+import { createContentFilteringExporter } from "./content-filter.js";
 import { ensureContextManager } from "./context-manager.js";
 import { readTraceConfig, type TelemetryEnv } from "./env.js";
 import { FanOutSpanProcessor } from "./fan-out-span-processor.js";
@@ -39,7 +40,8 @@ const TRACER_NAME = "clasper";
  * we never steal theirs.
  */
 export function startTelemetry(options: TelemetryOptions): Telemetry {
-  const config = readTraceConfig(options.env ?? process.env);
+  const env = options.env ?? process.env;
+  const config = readTraceConfig(env);
   ensureContextManager();
 
   const resource = defaultResource()
@@ -47,7 +49,8 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     .merge(resourceFromAttributes(config.resourceAttributes));
   const fanOut = new FanOutSpanProcessor();
   if (!config.disabled && config.otlp) {
-    fanOut.add(new BatchSpanProcessor(new OTLPTraceExporter({ url: config.otlp.url, headers: config.otlp.headers })));
+    const otlp = new OTLPTraceExporter({ url: config.otlp.url, headers: config.otlp.headers });
+    fanOut.add(new BatchSpanProcessor(createContentFilteringExporter(otlp, env)));
   }
   const provider = new NodeTracerProvider({
     resource,

@@ -1,38 +1,19 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTelemetry, type Telemetry } from "../src/index.js";
+import { startOtlpCollector, type OtlpCollector } from "./otlp-collector.js";
 
-interface Received {
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** A stand-in OTLP/HTTP collector on loopback that keeps every request. */
-let collector: http.Server;
+let collector: OtlpCollector;
 let endpoint: string;
-const received: Received[] = [];
+let received: OtlpCollector["received"];
 
 beforeAll(async () => {
-  collector = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      received.push({ path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
-      res.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
-  endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+  collector = await startOtlpCollector();
+  ({ endpoint, received } = collector);
 });
 beforeEach(() => {
   received.length = 0;
 });
-afterAll(async () => {
-  collector.closeAllConnections();
-  await new Promise<void>((resolve) => collector.close(() => resolve()));
-});
+afterAll(() => collector.close());
 
 async function emitOneSpan(telemetry: Telemetry, name = "exported-span"): Promise<void> {
   telemetry.tracer.startSpan(name).end();

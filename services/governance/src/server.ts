@@ -1,5 +1,10 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { ServiceDeps } from "@clasper/service-kit";
+import { AuditHandlers } from "./handlers/audit.js";
+import { ForecastHandlers } from "./handlers/forecast.js";
+import { MeHandlers } from "./handlers/me.js";
+import { RedactionRulesHandlers } from "./handlers/redaction-rules.js";
+import { RiskHandlers } from "./handlers/risk.js";
 import { routes } from "./routes.js";
 import type { GovernanceDatabase } from "./store/schema.js";
 
@@ -11,6 +16,12 @@ export function build(deps: ServiceDeps): (router: ConnectRouter) => void {
   const db = deps.db.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
   void db;
   // Each area adds its handler instance to this list.
-  const handlers: object[] = [];
+  const handlers: object[] = [
+    new RiskHandlers(),
+    new ForecastHandlers(db),
+    new MeHandlers(),
+    new RedactionRulesHandlers(db),
+    new AuditHandlers(db),
+  ];
   return routes(...handlers);
 }

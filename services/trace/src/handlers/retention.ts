@@ -4,18 +4,36 @@ import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { principalOf } from "@clasper/auth";
 import {
+  EnforceRetentionResponseSchema,
   GetRetentionPolicyResponseSchema,
+  GetRetentionStatsResponseSchema,
+  RetentionEnforcementResultSchema,
+  RetentionStatsSchema,
   RetentionPolicySchema,
   RetentionStorageMode,
   SamplingStrategy,
   SetRetentionPolicyResponseSchema,
+  type EnforceRetentionRequest,
+  type EnforceRetentionResponse,
   type GetRetentionPolicyRequest,
   type GetRetentionPolicyResponse,
+  type GetRetentionStatsRequest,
+  type GetRetentionStatsResponse,
   type RetentionPolicy,
   type SetRetentionPolicyRequest,
   type SetRetentionPolicyResponse,
 } from "@clasper/proto";
-import { DEFAULT_RETENTION, findRetentionPolicy, upsertRetentionPolicy, type RetentionPolicyRow } from "../store/retention.js";
+import {
+  countTracesBefore,
+  DEFAULT_RETENTION,
+  deleteTracesBefore,
+  findRetentionPolicy,
+  findRetentionRun,
+  recordRetentionRun,
+  retentionCounts,
+  upsertRetentionPolicy,
+  type RetentionPolicyRow,
+} from "../store/retention.js";
 import type { SamplingStrategyValue, StorageModeValue, TraceDatabase } from "../store/schema.js";
 
 const SAMPLING_TO_DB: Partial<Record<SamplingStrategy, SamplingStrategyValue>> = {
@@ -52,7 +70,14 @@ function toProto(row: RetentionPolicyRow | undefined): RetentionPolicy {
   });
 }
 
-/** POST/GET /retention/policy: the caller's tenant's trace retention policy. */
+const DAY_MS = 86_400_000;
+
+/** Traces started before this instant are past the policy (calendar days of 24 h, UTC). */
+function cutoffFor(row: RetentionPolicyRow | undefined, now: Date): Date {
+  return new Date(now.getTime() - (row ?? DEFAULT_RETENTION).retention_days * DAY_MS);
+}
+
+/** /retention/*: the caller's tenant's trace retention policy, its enforcement and state. */
 export class RetentionHandlers {
   constructor(private readonly db: Kysely<TraceDatabase>) {}
 
@@ -72,5 +97,42 @@ export class RetentionHandlers {
   async getRetentionPolicy(_req: GetRetentionPolicyRequest, ctx: HandlerContext): Promise<GetRetentionPolicyResponse> {
     const { tenantId } = principalOf(ctx);
     return create(GetRetentionPolicyResponseSchema, { policy: toProto(await findRetentionPolicy(this.db, tenantId)) });
+  }
+
+  async enforceRetention(req: EnforceRetentionRequest, ctx: HandlerContext): Promise<EnforceRetentionResponse> {
+    const { tenantId } = principalOf(ctx);
+    const started = new Date();
+    const cutoff = cutoffFor(await findRetentionPolicy(this.db, tenantId), started);
+    let count: bigint;
+    if (req.dryRun) {
+      count = await countTracesBefore(this.db, tenantId, cutoff);
+    } else {
+      count = await deleteTracesBefore(this.db, tenantId, cutoff);
+      await recordRetentionRun(this.db, tenantId, { at: started, cutoff, deleted: count });
+    }
+    return create(EnforceRetentionResponseSchema, {
+      result: create(RetentionEnforcementResultSchema, {
+        tracesDeleted: count,
+        cutoffTime: timestampFromDate(cutoff),
+        durationMs: BigInt(Date.now() - started.getTime()),
+        dryRun: req.dryRun,
+      }),
+    });
+  }
+
+  async getRetentionStats(_req: GetRetentionStatsRequest, ctx: HandlerContext): Promise<GetRetentionStatsResponse> {
+    const { tenantId } = principalOf(ctx);
+    const [policy, run] = await Promise.all([findRetentionPolicy(this.db, tenantId), findRetentionRun(this.db, tenantId)]);
+    const counts = await retentionCounts(this.db, tenantId, cutoffFor(policy, new Date()));
+    return create(GetRetentionStatsResponseSchema, {
+      stats: create(RetentionStatsSchema, {
+        policy: toProto(policy),
+        traceCount: counts.total,
+        oldTraceCount: counts.old,
+        ...(counts.oldest ? { oldestTraceAt: timestampFromDate(counts.oldest) } : {}),
+        needsCleanup: counts.old > 0n,
+        ...(run ? { lastEnforcedAt: timestampFromDate(run.last_enforced_at) } : {}),
+      }),
+    });
   }
 }

@@ -3,9 +3,11 @@ import type { ColumnType, Generated } from "kysely";
 /** Tables of the `trace` schema, as the migrations create them. */
 export interface TraceDatabase {
   retention_policies: RetentionPoliciesTable;
+  retention_runs: RetentionRunsTable;
   spans: SpansTable;
   traces: TracesTable;
   trace_annotations: TraceAnnotationsTable;
+  sampled_out_traces: SampledOutTracesTable;
 }
 
 export type SamplingStrategyValue = "full" | "sampled" | "errors_only";
@@ -19,7 +21,14 @@ export interface RetentionPoliciesTable {
   sample_rate: number;
   created_at: Generated<Date>;
   updated_at: ColumnType<Date, Date | undefined, Date>;
-  last_enforced_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
+/** The last retention enforcement per tenant (migration 20261125000000_retention_runs). */
+export interface RetentionRunsTable {
+  tenant_id: string;
+  last_enforced_at: Date;
+  last_cutoff: Date;
+  last_deleted: ColumnType<bigint, bigint | number, bigint | number>;
 }
 
 export interface SpansTable {
@@ -30,8 +39,9 @@ export interface SpansTable {
   name: string;
   kind: number;
   operation: string | null;
-  start_time: Date;
-  end_time: Date;
+  /** Written as µs-precision ISO strings (a Date would round to ms). */
+  start_time: ColumnType<Date, Date | string, Date | string>;
+  end_time: ColumnType<Date, Date | string, Date | string>;
   status_code: number;
   status_message: string | null;
   /** Attribute key → value (string | number | boolean | array), stored as jsonb. */
@@ -50,8 +60,8 @@ export interface SpanEventRow {
 export interface TracesTable {
   tenant_id: string;
   trace_id: string;
-  started_at: Date;
-  completed_at: Date | null;
+  started_at: ColumnType<Date, Date | string, Date | string>;
+  completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   duration_ms: ColumnType<bigint, bigint | number | undefined, bigint | number>;
   /** TraceStatus number: 1 running, 2 success, 3 error, 4 blocked. */
   status: number;
@@ -86,6 +96,24 @@ export interface TracesTable {
   redaction_types: ColumnType<string[], string[] | undefined, string[]>;
   source: string | null;
   updated_at: ColumnType<Date, Date | undefined, Date>;
+  // Migration 20261125010000_trace_assembly (written by span ingest, services/trace/src/ingest).
+  input_message: string | null;
+  input_history_count: number | null;
+  output_message: string | null;
+  blocked: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Pick keys: which span supplied a group of fields (see the migration); internal to ingest. */
+  root_span_key: string | null;
+  model_span_key: string | null;
+  error_span_key: string | null;
+  governance_span_key: string | null;
+  decision_span_key: string | null;
+}
+
+/** Traces the sampling strategy dropped on completion; later spans of them are dropped too. */
+export interface SampledOutTracesTable {
+  tenant_id: string;
+  trace_id: string;
+  decided_at: Generated<Date>;
 }
 
 export interface TraceAnnotationsTable {

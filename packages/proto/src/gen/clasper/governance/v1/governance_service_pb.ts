@@ -434,7 +434,8 @@ export type ForecastCostRequest = Message<"clasper.governance.v1.ForecastCostReq
     case: "promptTokens";
   } | {
     /**
-     * Prompt text; tokens are counted with the model's tokenizer (≈ chars / 4 when unknown).
+     * Prompt text; tokens are counted with the model's tokenizer (OpenAI families), else
+     * estimated as ceil(UTF-8 bytes / 3.5); details.token_counting says which.
      *
      * @generated from field: string prompt_text = 4;
      */

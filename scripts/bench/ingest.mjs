@@ -1,0 +1,192 @@
+// `pnpm bench ingest [--postgres URL] [--seconds N] [--senders N] [--traces-per-batch N]`
+// Sustained span ingest into PostgreSQL through the real RPC path: `clasper serve --service trace`
+// in its own process (HTTP/2, Connect binary, the full server interceptor stack, signed internal
+// context, redaction, span insert, trace summary upsert) fed by several concurrent senders with
+// realistic executions (invoke_agent + 3 chat + 4 execute_tool spans per trace). Baseline in the
+// same run: the same rows as plain multi-row INSERTs straight into the same table (no RPC, no
+// redaction, no summary), with the same number of concurrent senders.
+import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { freePort, startChild } from "./_support.mjs";
+
+const { values } = parseArgs({
+  options: {
+    postgres: { type: "string", default: "postgres://clasper:clasper@127.0.0.1:5432/clasper_test" },
+    seconds: { type: "string", default: "10" },
+    senders: { type: "string", default: "4" },
+    "traces-per-batch": { type: "string", default: "25" },
+  },
+});
+const seconds = Number(values.seconds);
+const senders = Number(values.senders);
+const tracesPerBatch = Number(values["traces-per-batch"]);
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
+// Workspace packages and their dependencies, resolved as the CLI and the db package see them.
+const fromCli = createRequire(path.join(root, "packages/cli/package.json"));
+const fromDb = createRequire(path.join(root, "packages/db/package.json"));
+const load = (req, name) => import(req.resolve(name));
+const { createClient } = await load(fromCli, "@connectrpc/connect");
+const { createConnectTransport } = await load(fromCli, "@connectrpc/connect-node");
+const { TraceService, SpanKind, SpanStatusCode } = await load(fromCli, "@clasper/proto");
+const { buildPrincipal, createContextSigner, CONTEXT_HEADER } = await load(fromCli, "@clasper/auth");
+const { default: pg } = await load(fromDb, "pg");
+
+const secret = randomBytes(32).toString("hex");
+const hex = (n) => randomBytes(n).toString("hex");
+
+// ---------------------------------------------------------------------------------------------
+// Realistic spans: attribute names and sizes as the runtime writes them.
+
+const words = "the customer asked about order status refund shipping invoice account settings password reset delivery date warehouse".split(" ");
+const prose = (chars) => {
+  let out = "";
+  while (out.length < chars) out += `${words[out.length % words.length]} `;
+  return out.slice(0, chars);
+};
+const userMessage = `${prose(300)} reach me at jane.doe@example.com`;
+const history = JSON.stringify([
+  { role: "system", parts: [{ type: "text", content: prose(600) }] },
+  { role: "user", parts: [{ type: "text", content: userMessage }] },
+]);
+const completion = JSON.stringify([{ role: "assistant", parts: [{ type: "text", content: prose(800) }], finish_reason: "stop" }]);
+const toolArgs = JSON.stringify({ query: prose(120), limit: 10 });
+const toolResult = JSON.stringify({ hits: Array.from({ length: 5 }, (_, i) => ({ id: `doc-${i}`, snippet: prose(150) })) });
+
+const s = (value) => ({ value: { case: "stringValue", value } });
+const n = (value) => ({ value: { case: "intValue", value: BigInt(value) } });
+const attrs = (record) => Object.entries(record).map(([key, value]) => ({ key, value: typeof value === "number" ? n(value) : s(value) }));
+const BASE = 1_790_000_000n;
+const ts = (ms) => ({ seconds: BASE + BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 });
+
+function executionSpans(traceId) {
+  const rootId = hex(8);
+  const span = (spanId, parent, name, startMs, endMs, attributes) => ({
+    traceId,
+    spanId,
+    parentSpanId: parent,
+    name,
+    kind: SpanKind.INTERNAL,
+    startTime: ts(startMs),
+    endTime: ts(endMs),
+    status: { code: SpanStatusCode.OK, message: "" },
+    attributes,
+    events: [],
+    serviceName: "clasper-runtime",
+  });
+  const spans = [
+    span(rootId, "", "invoke_agent support", 0, 4000, attrs({
+      "gen_ai.operation.name": "invoke_agent", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
+      "gen_ai.agent.name": "support", "clasper.execution.id": `exec-${traceId.slice(0, 12)}`, "clasper.workspace.id": "ws-bench",
+      "clasper.environment": "prod", "clasper.user.id": "user-42", "clasper.workspace.version": `sha256:${"ab".repeat(32)}`,
+      "clasper.skill_versions": JSON.stringify({ triage: "1.4.2", search: "0.9.0" }), "clasper.input.message": userMessage,
+      "clasper.input.history_count": 6, "clasper.output.message": prose(700), "clasper.task.id": "task-123", "clasper.source": "send",
+    })),
+  ];
+  for (let i = 0; i < 3; i++) {
+    spans.push(span(hex(8), rootId, "chat gpt-4o-mini", 100 + i * 1200, 900 + i * 1200, attrs({
+      "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
+      "gen_ai.response.model": "gpt-4o-mini-2024-07-18", "gen_ai.response.id": `chatcmpl-${hex(12)}`,
+      "gen_ai.usage.input_tokens": 1800 + i, "gen_ai.usage.output_tokens": 240, "gen_ai.usage.cache_read.input_tokens": 1024,
+      "clasper.cost_micros": 420, "clasper.llm.attempt": 1, "gen_ai.input.messages": history, "gen_ai.output.messages": completion,
+    })));
+  }
+  for (let i = 0; i < 4; i++) {
+    spans.push(span(hex(8), rootId, "execute_tool search", 950 + i * 700, 1300 + i * 700, attrs({
+      "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search", "gen_ai.tool.call.id": `call_${hex(8)}`,
+      "clasper.tool.permitted": "true", "clasper.tool.idempotency_key": `${traceId}:${i}`,
+      "gen_ai.tool.call.arguments": toolArgs, "gen_ai.tool.call.result": toolResult,
+    })));
+  }
+  return spans;
+}
+
+function batch() {
+  const spans = [];
+  for (let t = 0; t < tracesPerBatch; t++) spans.push(...executionSpans(hex(16)));
+  return spans;
+}
+
+/** Runs `senders` loops of `send(batch)` for `seconds`; returns spans/s. */
+async function sustained(send) {
+  const deadline = Date.now() + seconds * 1000;
+  let spans = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: senders }, async () => {
+      while (Date.now() < deadline) {
+        const b = batch();
+        await send(b);
+        spans += b.length;
+      }
+    }),
+  );
+  return spans / ((Date.now() - started) / 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const admin = new pg.Client({ connectionString: values.postgres });
+await admin.connect();
+const dbName = `clasper_bench_ingest_${process.pid}`;
+await admin.query(`create database ${dbName}`);
+const url = new URL(values.postgres);
+url.pathname = `/${dbName}`;
+
+const port = await freePort();
+let service;
+const pool = new pg.Pool({ connectionString: url.toString(), max: senders });
+try {
+  service = await startChild(process.execPath, [path.join(root, "packages/cli/dist/bin.js"), "serve", "--service", "trace"], {
+    env: { CLASPER_PORT: String(port), CLASPER_HOST: "127.0.0.1", DATABASE_URL: url.toString(), CLASPER_INTERNAL_SECRET: secret, LOG_LEVEL: "error", NODE_ENV: "production" },
+    url: `http://127.0.0.1:${port}/healthz`,
+  });
+
+  // Baseline: the rows the service would store, one multi-row INSERT per batch.
+  const columns = ["tenant_id", "trace_id", "span_id", "parent_span_id", "name", "kind", "operation", "start_time", "end_time", "status_code", "status_message", "attributes", "events", "service_name"];
+  const iso = (t) => new Date(Number(t.seconds) * 1000 + t.nanos / 1e6).toISOString();
+  const plainInsert = async (spans) => {
+    const params = [];
+    const rows = spans.map((sp) => {
+      const attributes = Object.fromEntries(sp.attributes.map((a) => [a.key, a.value.value.case === "intValue" ? Number(a.value.value.value) : a.value.value.value]));
+      const row = ["baseline", sp.traceId, sp.spanId, sp.parentSpanId || null, sp.name, sp.kind, attributes["gen_ai.operation.name"], iso(sp.startTime), iso(sp.endTime), 1, null, JSON.stringify(attributes), "[]", sp.serviceName];
+      const start = params.length;
+      params.push(...row);
+      return `(${row.map((_, i) => `$${start + i + 1}`).join(", ")})`;
+    });
+    await pool.query(`insert into trace.spans (${columns.join(", ")}) values ${rows.join(", ")}`, params);
+  };
+
+  const signer = createContextSigner(secret);
+  const principal = buildPrincipal({ kind: "service", tenantId: "bench", userId: "service:runtime", roles: ["admin"] });
+  let token = await signer.sign({ principal, requestId: "bench" });
+  const refresh = setInterval(async () => (token = await signer.sign({ principal, requestId: "bench" })), 20_000);
+  const client = createClient(TraceService, createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "2", useBinaryFormat: true }));
+  const rpc = async (spans) => {
+    const res = await client.ingestSpans({ spans }, { headers: { [CONTEXT_HEADER]: token } });
+    if (res.accepted !== spans.length) throw new Error(`accepted ${res.accepted} of ${spans.length}`);
+  };
+
+  try {
+    // Warm-up: JIT, connection pools, the redactor, the first pages of the tables.
+    await Promise.all(Array.from({ length: senders }, () => rpc(batch())));
+    await Promise.all(Array.from({ length: senders }, () => plainInsert(batch())));
+    const base = await sustained(plainInsert);
+    const ingest = await sustained(rpc);
+    const spansPerBatch = tracesPerBatch * 8;
+    console.log(`\ncommand: pnpm bench ingest --seconds ${seconds} --senders ${senders} --traces-per-batch ${tracesPerBatch}${values.postgres ? " --postgres <url>" : ""}`);
+    console.log(`PostgreSQL ${(await admin.query("show server_version")).rows[0].server_version}, node ${process.version}, ${senders} senders, ${spansPerBatch} spans per batch (${tracesPerBatch} traces × 8 spans), ${seconds} s per run\n`);
+    console.log("| run | spans/s | vs baseline |");
+    console.log("|---|---|---|");
+    console.log(`| baseline: multi-row INSERT straight into trace.spans | ${base.toFixed(0)} | 1.000× |`);
+    console.log(`| IngestSpans over HTTP/2 (redaction, spans, trace summaries) | ${ingest.toFixed(0)} | ${(ingest / base).toFixed(3)}× |`);
+  } finally {
+    clearInterval(refresh);
+  }
+} finally {
+  await pool.end();
+  await service?.stop();
+  await admin.query(`drop database if exists ${dbName} with (force)`);
+  await admin.end();
+}

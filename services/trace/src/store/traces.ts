@@ -1,0 +1,170 @@
+import { sql, type ExpressionBuilder, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction } from "kysely";
+import type { TraceCursor } from "../query/cursor.js";
+import type { TraceDatabase, TracesTable } from "./schema.js";
+
+type Executor = Kysely<TraceDatabase> | Transaction<TraceDatabase>;
+
+/**
+ * Whose traces a query may see: always one tenant, and one workspace when the caller's token is
+ * bound to a workspace. Every function here takes it, so no query can forget the tenant.
+ */
+export interface TraceScope {
+  tenantId: string;
+  workspaceId?: string | undefined;
+}
+
+/** Filters of the trace listings; every one is applied in SQL, so totals and pages are exact. */
+export interface TraceFilter {
+  workspaceId?: string;
+  agentRole?: string;
+  /** TraceStatus number. */
+  status?: number;
+  model?: string;
+  /** Inclusive. */
+  startTime?: Date;
+  /** Exclusive. */
+  endTime?: Date;
+  labelKey?: string;
+  labelValue?: string;
+  minCostMicros?: bigint;
+  maxCostMicros?: bigint;
+  /** RiskLevel number. */
+  riskLevel?: number;
+  taskId?: string;
+  documentId?: string;
+  messageId?: string;
+  /** A filter no stored trace can satisfy (e.g. a trust status traces never have). */
+  matchesNothing?: boolean;
+}
+
+export interface TracePage {
+  limit: number;
+  offset: number;
+  after?: TraceCursor | undefined;
+}
+
+export type TraceRow = Selectable<TracesTable> & {
+  /** started_at as UTC text with microseconds: the cursor key (see query/cursor.ts). */
+  started_at_key: string;
+};
+
+/**
+ * `total` counts at most this many matches. An exact count over a tenant with millions of traces
+ * reads every matching index entry on each page request; a capped count costs at most this many,
+ * and a client paging past it follows has_more/next_cursor anyway.
+ */
+export const TOTAL_COUNT_CAP = 10_000;
+
+type TraceQuery<O> = SelectQueryBuilder<TraceDatabase, "traces", O>;
+
+function inScope<O>(query: TraceQuery<O>, scope: TraceScope): TraceQuery<O> {
+  let q = query.where("traces.tenant_id", "=", scope.tenantId);
+  if (scope.workspaceId !== undefined) q = q.where("traces.workspace_id", "=", scope.workspaceId);
+  return q;
+}
+
+function filtered<O>(query: TraceQuery<O>, scope: TraceScope, f: TraceFilter): TraceQuery<O> {
+  let q = inScope(query, scope);
+  if (f.matchesNothing) q = q.where(sql<boolean>`false`);
+  if (f.workspaceId !== undefined) q = q.where("workspace_id", "=", f.workspaceId);
+  if (f.agentRole !== undefined) q = q.where("agent_role", "=", f.agentRole);
+  if (f.status !== undefined) q = q.where("status", "=", f.status);
+  if (f.model !== undefined) q = q.where("model", "=", f.model);
+  if (f.startTime !== undefined) q = q.where("started_at", ">=", f.startTime);
+  if (f.endTime !== undefined) q = q.where("started_at", "<", f.endTime);
+  if (f.minCostMicros !== undefined) q = q.where("cost_micros", ">=", f.minCostMicros);
+  if (f.maxCostMicros !== undefined) q = q.where("cost_micros", "<=", f.maxCostMicros);
+  if (f.riskLevel !== undefined) q = q.where("risk_level", "=", f.riskLevel);
+  if (f.taskId !== undefined) q = q.where("task_id", "=", f.taskId);
+  if (f.documentId !== undefined) q = q.where("document_id", "=", f.documentId);
+  if (f.messageId !== undefined) q = q.where("message_id", "=", f.messageId);
+  if (f.labelKey !== undefined) {
+    // Containment uses the jsonb_path_ops GIN index; key existence cannot, but is rarer.
+    q =
+      f.labelValue !== undefined
+        ? q.where(sql<boolean>`labels @> ${JSON.stringify({ [f.labelKey]: f.labelValue })}::jsonb`)
+        : q.where(sql<boolean>`labels ? ${f.labelKey}`);
+  }
+  return q;
+}
+
+const startedAtKey = sql<string>`to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+function selectRows(db: Executor): TraceQuery<TraceRow> {
+  return db.selectFrom("traces").selectAll("traces").select(startedAtKey.as("started_at_key"));
+}
+
+/**
+ * One page, newest first (started_at desc, trace_id desc: the order of the listing indexes).
+ * With a cursor the page starts strictly after it (keyset, stable under concurrent inserts);
+ * without one, `offset` rows are skipped. Reads one row more than `limit` to learn has_more.
+ */
+export async function listTraces(db: Executor, scope: TraceScope, filter: TraceFilter, page: TracePage): Promise<{ rows: TraceRow[]; hasMore: boolean }> {
+  let q = filtered(selectRows(db), scope, filter);
+  if (page.after) {
+    q = q.where(sql<boolean>`(started_at, trace_id) < (${page.after.startedAt}::timestamptz, ${page.after.traceId})`);
+  } else if (page.offset > 0) {
+    q = q.offset(page.offset);
+  }
+  const rows = await q.orderBy("started_at", "desc").orderBy("trace_id", "desc").limit(page.limit + 1).execute();
+  return { rows: rows.slice(0, page.limit), hasMore: rows.length > page.limit };
+}
+
+/** Matching traces, counted up to `cap` (TOTAL_COUNT_CAP). */
+export async function countTraces(db: Executor, scope: TraceScope, filter: TraceFilter, cap = TOTAL_COUNT_CAP): Promise<number> {
+  const capped = filtered(db.selectFrom("traces").select(sql<number>`1`.as("one")), scope, filter).limit(cap);
+  const row = await db
+    .selectFrom(capped.as("matches"))
+    .select((eb) => eb.fn.countAll<string | number | bigint>().as("n"))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function findTrace(db: Executor, scope: TraceScope, traceId: string): Promise<TraceRow | undefined> {
+  return inScope(selectRows(db), scope).where("trace_id", "=", traceId).executeTakeFirst();
+}
+
+/** Replaces the label map; undefined when the trace is not in scope. */
+export async function replaceLabels(db: Executor, scope: TraceScope, traceId: string, labels: Record<string, string>): Promise<Record<string, string> | undefined> {
+  let q = db
+    .updateTable("traces")
+    .set({ labels: JSON.stringify(labels), updated_at: new Date() })
+    .where("tenant_id", "=", scope.tenantId)
+    .where("trace_id", "=", traceId);
+  if (scope.workspaceId !== undefined) q = q.where("workspace_id", "=", scope.workspaceId);
+  const row = await q.returning("labels").executeTakeFirst();
+  return row?.labels;
+}
+
+export interface TraceStatsRow {
+  total_traces: bigint;
+  input_tokens: bigint;
+  output_tokens: bigint;
+  cache_read_tokens: bigint;
+  cache_write_tokens: bigint;
+  reasoning_tokens: bigint;
+  cost_micros: bigint;
+  avg_duration_ms: number;
+  error_traces: bigint;
+  blocked_traces: bigint;
+}
+
+/** Aggregates over the tenant's traces started in [startTime, endTime). Running traces count in totals but not in the mean duration. */
+export async function traceStats(db: Executor, scope: TraceScope, filter: Pick<TraceFilter, "startTime" | "endTime" | "workspaceId">): Promise<TraceStatsRow> {
+  const sum = (column: keyof TracesTable) => sql<bigint>`coalesce(sum(${sql.ref(column)}), 0)::bigint`;
+  const row = await filtered(db.selectFrom("traces"), scope, filter)
+    .select((eb: ExpressionBuilder<TraceDatabase, "traces">) => [
+      eb.fn.countAll<bigint>().as("total_traces"),
+      sum("input_tokens").as("input_tokens"),
+      sum("output_tokens").as("output_tokens"),
+      sum("cache_read_tokens").as("cache_read_tokens"),
+      sum("cache_write_tokens").as("cache_write_tokens"),
+      sum("reasoning_tokens").as("reasoning_tokens"),
+      sum("cost_micros").as("cost_micros"),
+      sql<number>`coalesce(avg(duration_ms) filter (where status <> 1), 0)::float8`.as("avg_duration_ms"),
+      sql<bigint>`count(*) filter (where status = 3)`.as("error_traces"),
+      sql<bigint>`count(*) filter (where status = 4)`.as("blocked_traces"),
+    ])
+    .executeTakeFirstOrThrow();
+  return { ...row, total_traces: BigInt(row.total_traces) };
+}
