@@ -1,4 +1,4 @@
-// `pnpm bench ingest [--postgres URL] [--seconds N] [--senders N] [--traces-per-batch N]`
+// `pnpm bench ingest [--postgres URL] [--seconds N] [--senders N] [--traces-per-batch N] [--cpu-prof DIR]`
 // Sustained span ingest into PostgreSQL through the real RPC path: `clasper serve --service trace`
 // in its own process (HTTP/2, Connect binary, the full server interceptor stack, signed internal
 // context, redaction, span insert, trace summary upsert) fed by several concurrent senders with
@@ -17,6 +17,8 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "10" },
     senders: { type: "string", default: "4" },
     "traces-per-batch": { type: "string", default: "25" },
+    // Writes a V8 CPU profile of the trace service process to DIR (open it in Chrome DevTools).
+    "cpu-prof": { type: "string" },
   },
 });
 const seconds = Number(values.seconds);
@@ -138,7 +140,8 @@ const port = await freePort();
 let service;
 const pool = new pg.Pool({ connectionString: url.toString(), max: senders });
 try {
-  service = await startChild(process.execPath, [path.join(root, "packages/cli/dist/bin.js"), "serve", "--service", "trace"], {
+  const profile = values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : [];
+  service = await startChild(process.execPath, [...profile, path.join(root, "packages/cli/dist/bin.js"), "serve", "--service", "trace"], {
     env: { CLASPER_PORT: String(port), CLASPER_HOST: "127.0.0.1", DATABASE_URL: url.toString(), CLASPER_INTERNAL_SECRET: secret, LOG_LEVEL: "error", NODE_ENV: "production" },
     url: `http://127.0.0.1:${port}/healthz`,
   });

@@ -14,6 +14,7 @@ import {
   serverInterceptors,
   SERVICE_DESCRIPTORS,
   SERVICE_NAMES,
+  startSpanDelivery,
   type DualHandler,
   type Env,
   type ServiceName,
@@ -56,6 +57,8 @@ export async function serveAll(env: Env = process.env): Promise<RunningSystem> {
   const inbound = serverInterceptors({ telemetry, logger, metrics, contextVerifier: createContextVerifier(internalSecret), contextSigner });
   const transports: Partial<Record<ServiceName, Transport>> = {};
   const peers = createPeerClients((name) => lateBoundTransport(() => transports[name]!));
+  // Execution spans of every service go to the trace service (flushed by telemetry.shutdown()).
+  startSpanDelivery({ telemetry, peers, signer: contextSigner, metrics, logger });
   const health = (name: ServiceName) =>
     createHealthRegistry([name, SERVICE_DESCRIPTORS[name].typeName], async () => {
       if (SERVICE_MODULES[name].schema) await database.ping();

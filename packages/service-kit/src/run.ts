@@ -9,6 +9,7 @@ import type { Env, ServiceModule } from "./module.js";
 import { peerUrlVariable, SERVICE_NAMES, type ServiceName } from "./names.js";
 import { createPeerClients, remoteTransport, SERVICE_DESCRIPTORS } from "./peers.js";
 import { serveConnect } from "./serve.js";
+import { startSpanDelivery } from "./span-delivery.js";
 
 const serviceProcessShape = {
   ...commonConfigShape,
@@ -54,6 +55,9 @@ export async function runService(module: ServiceModule, env: Env = process.env):
     }
     return remoteTransport(url, outbound);
   });
+  const contextSigner = createContextSigner(config.CLASPER_INTERNAL_SECRET);
+  if (peerUrls.trace) startSpanDelivery({ telemetry, peers, signer: contextSigner, metrics, logger });
+  else logger.warn("CLASPER_TRACE_URL is not set; execution spans are not delivered to the trace service");
   const routes = module.build({ db, peers, logger, env });
   const health = createHealthRegistry([module.name, SERVICE_DESCRIPTORS[module.name].typeName], async () => {
     if (db) await db.ping();
@@ -65,7 +69,7 @@ export async function runService(module: ServiceModule, env: Env = process.env):
       logger,
       metrics,
       contextVerifier: createContextVerifier(config.CLASPER_INTERNAL_SECRET),
-      contextSigner: createContextSigner(config.CLASPER_INTERNAL_SECRET),
+      contextSigner,
     }),
     health,
     metrics,

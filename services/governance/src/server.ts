@@ -1,6 +1,11 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { ServiceDeps } from "@clasper/service-kit";
 import { AuditHandlers } from "./handlers/audit.js";
+import { DEFAULT_BUDGET } from "./budget-check.js";
+import { decisionConfig } from "./decision-token.js";
+import { DecisionHandlers } from "./handlers/decisions.js";
+import { PolicyHandlers } from "./handlers/policies.js";
+import { PreflightHandlers } from "./handlers/preflight.js";
 import { ForecastHandlers } from "./handlers/forecast.js";
 import { MeHandlers } from "./handlers/me.js";
 import { RedactionRulesHandlers } from "./handlers/redaction-rules.js";
@@ -15,6 +20,7 @@ export function build(deps: ServiceDeps): (router: ConnectRouter) => void {
   if (!deps.db) throw new Error("the governance service needs a database");
   const db = deps.db.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
   void db;
+  const decisions = decisionConfig(deps.env, deps.logger);
   // Each area adds its handler instance to this list.
   const handlers: object[] = [
     new RiskHandlers(),
@@ -22,6 +28,10 @@ export function build(deps: ServiceDeps): (router: ConnectRouter) => void {
     new MeHandlers(),
     new RedactionRulesHandlers(db),
     new AuditHandlers(db),
+    new PolicyHandlers(db),
+    new DecisionHandlers(db, decisions.tokens),
+    // Preflight reserves with the same default budget the budget handlers give a new tenant.
+    new PreflightHandlers({ db, tokens: decisions.tokens, decisionTtlSeconds: decisions.decisionTtlSeconds, budgetDefaults: DEFAULT_BUDGET }),
   ];
   return routes(...handlers);
 }

@@ -275,6 +275,9 @@ export async function seedExecution(db: Kysely<TraceDatabase>, f: ExecutionFixtu
       decision_id: null,
       redaction_types: f.redactionTypes ?? [],
       source: f.source ?? "send",
+      input_message: f.input ?? null,
+      input_history_count: f.historyCount ?? null,
+      output_message: f.output ?? null,
     })
     .execute();
   return traceId;

@@ -16,7 +16,7 @@ import type { SpanRow } from "../store/steps.js";
 import type { TraceRow } from "../store/traces.js";
 import { attrMessages, attrNumber, attrString, attrValue, toValue, type GenAiMessage } from "./attributes.js";
 import { completionOf, finishReasonOf, SPAN_STATUS_ERROR, spanTokenCounts, tokenUsage } from "./steps.js";
-import { rootSpan } from "./view.js";
+import { historyCountOf, inputMessageOf, rootSpan } from "./view.js";
 
 const ROLES: Record<string, MessageRole> = { user: MessageRole.USER, assistant: MessageRole.ASSISTANT, system: MessageRole.SYSTEM };
 
@@ -49,10 +49,10 @@ export function replayContext(row: TraceRow, spans: readonly SpanRow[], withhold
   const missing: string[] = [];
   const payload = <T>(value: T, empty: T): T => (withholdPayloads ? empty : value);
 
-  const message = attrString(root, ATTR.inputMessage) ?? "";
+  const message = inputMessageOf(row, spans);
   const firstInput = attrMessages(first, ATTR.inputMessages);
   const history = firstInput ? historyOf(firstInput, message) : [];
-  const historyCount = Math.trunc(attrNumber(root, ATTR.inputHistoryCount) ?? 0);
+  const historyCount = historyCountOf(row, spans);
   const systemPrompt = attrString(first, ATTR.systemInstructions) ?? attrString(root, ATTR.systemInstructions) ?? firstInput?.filter((m) => m.role === "system").map((m) => m.text).join("\n") ?? "";
 
   const requestedModel = attrString(first, ATTR.requestModel) ?? row.model ?? "";

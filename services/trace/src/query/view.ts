@@ -86,6 +86,18 @@ export function rootSpan(spans: readonly SpanRow[]): SpanRow | undefined {
   return spans.find((s) => s.operation === GENAI_OPERATION.invokeAgent) ?? spans.find((s) => s.parent_span_id === null);
 }
 
+/**
+ * The user turn: ingest copies it (redacted) onto the trace row, which also survives the
+ * "minimal" storage mode; rows written before that column existed fall back to the root span.
+ */
+export function inputMessageOf(row: TraceRow, spans: readonly SpanRow[]): string {
+  return row.input_message ?? attrString(rootSpan(spans)?.attributes ?? {}, ATTR.inputMessage) ?? "";
+}
+
+export function historyCountOf(row: TraceRow, spans: readonly SpanRow[]): number {
+  return row.input_history_count ?? Math.trunc(attrNumber(rootSpan(spans)?.attributes ?? {}, ATTR.inputHistoryCount) ?? 0);
+}
+
 /** tool_call and tool_result steps paired by call id, in call order (seed §4.1 ToolCallTrace). */
 export function toolCallSummaries(steps: readonly TraceStep[]): ToolCallSummary[] {
   const summaries: ToolCallSummary[] = [];
@@ -133,11 +145,8 @@ export function traceView(row: TraceRow, spans: readonly SpanRow[]): Trace {
     skillVersions: row.skill_versions,
     model: row.model ?? "",
     provider: row.provider ?? "",
-    input: create(TraceInputSchema, {
-      message: attrString(root, ATTR.inputMessage) ?? "",
-      messageHistoryCount: Math.trunc(attrNumber(root, ATTR.inputHistoryCount) ?? 0),
-    }),
-    output: create(TraceOutputSchema, { message: attrString(root, ATTR.outputMessage) ?? "", toolCalls: toolCallSummaries(steps) }),
+    input: create(TraceInputSchema, { message: inputMessageOf(row, spans), messageHistoryCount: historyCountOf(row, spans) }),
+    output: create(TraceOutputSchema, { message: row.output_message ?? attrString(root, ATTR.outputMessage) ?? "", toolCalls: toolCallSummaries(steps) }),
     steps,
     usage: tokenUsage(rowTokenCounts(row)),
     costMicros: row.cost_micros,
