@@ -6,6 +6,7 @@
 // same run: the same rows as plain multi-row INSERTs straight into the same table (no RPC, no
 // redaction, no summary), with the same number of concurrent senders.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -47,14 +48,22 @@ const prose = (chars) => {
   while (out.length < chars) out += `${words[out.length % words.length]} `;
   return out.slice(0, chars);
 };
-const userMessage = `${prose(300)} reach me at jane.doe@example.com`;
-const history = JSON.stringify([
-  { role: "system", parts: [{ type: "text", content: prose(600) }] },
-  { role: "user", parts: [{ type: "text", content: userMessage }] },
-]);
-const completion = JSON.stringify([{ role: "assistant", parts: [{ type: "text", content: prose(800) }], finish_reason: "stop" }]);
-const toolArgs = JSON.stringify({ query: prose(120), limit: 10 });
-const toolResult = JSON.stringify({ hits: Array.from({ length: 5 }, (_, i) => ({ id: `doc-${i}`, snippet: prose(150) })) });
+// Every trace gets its own text (the trace id is woven in), so nothing downstream can profit
+// from identical payloads; about one user message in ten carries an e-mail address to redact.
+function payloads(traceId) {
+  const userMessage = `${prose(300)} order ${traceId.slice(0, 10)}${traceId.charCodeAt(0) % 10 === 0 ? " reach me at jane.doe@example.com" : ""}`;
+  return {
+    userMessage,
+    answer: `${prose(700)} ref ${traceId.slice(10, 20)}`,
+    history: JSON.stringify([
+      { role: "system", parts: [{ type: "text", content: prose(600) }] },
+      { role: "user", parts: [{ type: "text", content: userMessage }] },
+    ]),
+    completion: JSON.stringify([{ role: "assistant", parts: [{ type: "text", content: `${prose(800)} ${traceId.slice(0, 16)}` }], finish_reason: "stop" }]),
+    toolArgs: JSON.stringify({ query: `${prose(120)} ${traceId.slice(4, 12)}`, limit: 10 }),
+    toolResult: JSON.stringify({ hits: Array.from({ length: 5 }, (_, i) => ({ id: `doc-${traceId.slice(i, i + 8)}`, snippet: prose(150) })) }),
+  };
+}
 
 const s = (value) => ({ value: { case: "stringValue", value } });
 const n = (value) => ({ value: { case: "intValue", value: BigInt(value) } });
@@ -63,6 +72,7 @@ const BASE = 1_790_000_000n;
 const ts = (ms) => ({ seconds: BASE + BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 });
 
 function executionSpans(traceId) {
+  const { userMessage, answer, history, completion, toolArgs, toolResult } = payloads(traceId);
   const rootId = hex(8);
   const span = (spanId, parent, name, startMs, endMs, attributes) => ({
     traceId,
@@ -83,7 +93,7 @@ function executionSpans(traceId) {
       "gen_ai.agent.name": "support", "clasper.execution.id": `exec-${traceId.slice(0, 12)}`, "clasper.workspace.id": "ws-bench",
       "clasper.environment": "prod", "clasper.user.id": "user-42", "clasper.workspace.version": `sha256:${"ab".repeat(32)}`,
       "clasper.skill_versions": JSON.stringify({ triage: "1.4.2", search: "0.9.0" }), "clasper.input.message": userMessage,
-      "clasper.input.history_count": 6, "clasper.output.message": prose(700), "clasper.task.id": "task-123", "clasper.source": "send",
+      "clasper.input.history_count": 6, "clasper.output.message": answer, "clasper.task.id": "task-123", "clasper.source": "send",
     })),
   ];
   for (let i = 0; i < 3; i++) {
@@ -110,7 +120,20 @@ function batch() {
   return spans;
 }
 
-/** Runs `senders` loops of `send(batch)` for `seconds`; returns spans/s. */
+/**
+ * CPU seconds (user + system) a process has used, from /proc on Linux; undefined elsewhere. Wall
+ * throughput on a shared machine swings with other load, CPU per span much less.
+ */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `senders` loops of `send(batch)` for `seconds`; returns spans/s and the spans sent. */
 async function sustained(send) {
   const deadline = Date.now() + seconds * 1000;
   let spans = 0;
@@ -124,7 +147,7 @@ async function sustained(send) {
       }
     }),
   );
-  return spans / ((Date.now() - started) / 1000);
+  return { rate: spans / ((Date.now() - started) / 1000), spans };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,8 +198,10 @@ try {
     // Warm-up: JIT, connection pools, the redactor, the first pages of the tables.
     await Promise.all(Array.from({ length: senders }, () => rpc(batch())));
     await Promise.all(Array.from({ length: senders }, () => plainInsert(batch())));
-    const base = await sustained(plainInsert);
-    const ingest = await sustained(rpc);
+    const { rate: base } = await sustained(plainInsert);
+    const cpuBefore = cpuSeconds(service.child.pid);
+    const { rate: ingest, spans: ingested } = await sustained(rpc);
+    const cpuAfter = cpuSeconds(service.child.pid);
     const spansPerBatch = tracesPerBatch * 8;
     console.log(`\ncommand: pnpm bench ingest --seconds ${seconds} --senders ${senders} --traces-per-batch ${tracesPerBatch}${values.postgres ? " --postgres <url>" : ""}`);
     console.log(`PostgreSQL ${(await admin.query("show server_version")).rows[0].server_version}, node ${process.version}, ${senders} senders, ${spansPerBatch} spans per batch (${tracesPerBatch} traces × 8 spans), ${seconds} s per run\n`);
@@ -184,6 +209,11 @@ try {
     console.log("|---|---|---|");
     console.log(`| baseline: multi-row INSERT straight into trace.spans | ${base.toFixed(0)} | 1.000× |`);
     console.log(`| IngestSpans over HTTP/2 (redaction, spans, trace summaries) | ${ingest.toFixed(0)} | ${(ingest / base).toFixed(3)}× |`);
+    if (cpuBefore !== undefined && cpuAfter !== undefined) {
+      const perSpan = ((cpuAfter - cpuBefore) / ingested) * 1e6;
+      console.log(`\ntrace service CPU: ${perSpan.toFixed(0)} µs per span (≈ ${(1e6 / perSpan).toFixed(0)} spans/s per core for the service alone)`);
+    }
+    console.log(`load average during the run: ${(await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(", ")} on ${(await import("node:os")).cpus().length} cores`);
   } finally {
     clearInterval(refresh);
   }

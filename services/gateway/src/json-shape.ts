@@ -1,4 +1,4 @@
-import { ScalarType, type DescEnum, type DescField, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, ScalarType, type DescEnum, type DescField, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 
 /**
  * REST JSON differs from canonical proto3 JSON in one way: enum values are written as the
@@ -103,6 +103,17 @@ function checkScalar(type: ScalarType, value: JsonValue, path: string): JsonValu
   }
 }
 
+/** A malformed well-known value (e.g. a Timestamp that is not RFC 3339) named by its field. */
+function checkWellKnown(desc: DescMessage, value: JsonValue, path: string): JsonValue {
+  try {
+    fromJson(desc, value);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new FieldError(path, message.replace(/^cannot decode [^:]*: /, ""));
+  }
+  return value;
+}
+
 type Direction = "in" | "out";
 
 function convertSingular(field: DescField, kind: "scalar" | "enum" | "message", value: JsonValue, path: string, dir: Direction): JsonValue {
@@ -112,7 +123,7 @@ function convertSingular(field: DescField, kind: "scalar" | "enum" | "message", 
   }
   if (kind === "message") {
     const desc = field.message!;
-    if (hasWellKnownJson(desc)) return value;
+    if (hasWellKnownJson(desc)) return dir === "in" ? checkWellKnown(desc, value, path) : value;
     return convertMessage(desc, value, path, dir);
   }
   return dir === "in" ? checkScalar(field.scalar!, value, path) : value;

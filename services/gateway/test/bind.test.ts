@@ -68,6 +68,13 @@ describe("REST request binding", () => {
     expect(fieldErrorOf(() => bindRequest(list, {}, new URLSearchParams("limit=1&limit=2"), undefined)).field).toBe("limit");
     expect(fieldErrorOf(() => bindRequest(list, {}, new URLSearchParams("limit=many"), undefined)).field).toBe("limit");
   });
+
+  it("names the field of a malformed timestamp", () => {
+    const list = route("GET", "/traces");
+    const err = fieldErrorOf(() => bindRequest(list, {}, new URLSearchParams("start_time=yesterday"), undefined));
+    expect(err.field).toBe("start_time");
+    expect(err.reason).toContain("RFC 3339");
+  });
 });
 
 describe("REST response rendering", () => {

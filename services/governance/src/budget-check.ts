@@ -80,3 +80,27 @@ export function formatMicros(micros: bigint): string {
   const abs = micros < 0n ? -micros : micros;
   return `${sign}$${abs / 1_000_000n}.${String(abs % 1_000_000n).padStart(6, "0")}`;
 }
+
+/** GET /budget's derived figures (seed §5.8 stats, with reservations counted as used). */
+export interface BudgetStatsResult {
+  remainingMicros: bigint;
+  percentUsed: number;
+  averageDailySpendMicros: bigint;
+  projectedPeriodSpendMicros: bigint;
+  daysRemaining: number;
+}
+
+const DAY_MS = 86_400_000;
+
+export function budgetStats(budget: BudgetFigures & { periodStart: Date; periodEnd: Date | null }, now: Date): BudgetStatsResult {
+  const elapsedDays = Math.max(1, Math.ceil((now.getTime() - budget.periodStart.getTime()) / DAY_MS));
+  const daysRemaining = budget.periodEnd ? Math.max(0, Math.ceil((budget.periodEnd.getTime() - now.getTime()) / DAY_MS)) : 0;
+  const averageDailySpendMicros = budget.spentMicros / BigInt(elapsedDays);
+  return {
+    remainingMicros: budget.limitMicros - budget.spentMicros - budget.reservedMicros,
+    percentUsed: percentOf(budget.spentMicros + budget.reservedMicros, budget.limitMicros),
+    averageDailySpendMicros,
+    projectedPeriodSpendMicros: budget.spentMicros + averageDailySpendMicros * BigInt(daysRemaining),
+    daysRemaining,
+  };
+}

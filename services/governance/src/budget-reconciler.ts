@@ -5,6 +5,9 @@ import type { GovernanceDatabase } from "./store/schema.js";
 
 export const DEFAULT_RECONCILE_INTERVAL_MS = 30_000;
 
+/** kysely after destroy(), pg after pool.end(), PGlite after close(). */
+const DATABASE_CLOSED = /driver has already been destroyed|after calling end on the pool|pglite is closed/i;
+
 export interface BudgetReconcilerOptions {
   intervalMs?: number;
   logger?: Pick<Logger, "warn" | "info">;
@@ -50,17 +53,18 @@ export function startBudgetReconciler(db: Kysely<GovernanceDatabase>, options: B
         if (count > 0) options.logger?.info({ released: count }, "released expired budget reservations");
       },
       (err: unknown) => {
-        if (!stopped) options.logger?.warn({ err }, "budget reconciler pass failed; retrying next interval");
+        // The service has no shutdown hook for background work: once its database is closed,
+        // the reconciler stops itself instead of logging a failure every interval.
+        if (DATABASE_CLOSED.test(err instanceof Error ? err.message : String(err))) stop();
+        else if (!stopped) options.logger?.warn({ err }, "budget reconciler pass failed; retrying next interval");
       },
     );
   }, options.intervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS);
   timer.unref();
 
-  return {
-    runOnce,
-    stop() {
-      stopped = true;
-      clearInterval(timer);
-    },
-  };
+  function stop(): void {
+    stopped = true;
+    clearInterval(timer);
+  }
+  return { runOnce, stop };
 }

@@ -8,20 +8,18 @@
  *   4. Policy deny → deny.
  *   5. Policy require_approval, or high/critical risk without an explicit allow policy →
  *      require_approval with a pending decision, unless an approved token covers it.
- *   6. The worst-case cost is reserved atomically (hard budget exceeded → deny).
- *   7. The token is consumed (a lost race releases the reservation and denies).
+ *   6. The worst-case cost is reserved atomically (hard budget exceeded → deny), and
+ *   7. the token consumed, in one transaction (a lost race rolls the reservation back).
  * An authorized override bypasses 4 and 5 (never RBAC, never a hard budget); each use is audited.
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Kysely } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import { clasperError, failedPrecondition, invalidField, permissionDenied } from "@clasper/core";
 import { withTransaction } from "@clasper/db";
 import { hasPermission, PERMISSIONS, type Permission, type Principal } from "@clasper/auth";
 import {
-  BudgetCheckReason,
-  BudgetCheckSchema,
   DecisionEffect,
   PreflightReasonCode,
   PreflightReasonSchema,
@@ -41,8 +39,9 @@ import { isHighRisk, riskLevelName, scoreRisk, toRiskAssessment, type RiskResult
 import { appendAudit } from "./store/audit.js";
 import type { GovernanceDatabase } from "./store/schema.js";
 import type { GrantedScopeValue } from "./store/schema-policies.js";
-import type { BudgetCheckResult, BudgetDefaults } from "./budget-check.js";
-import { releaseBudget, reserveBudget, type ReserveOutcome } from "./store/budgets.js";
+import type { BudgetDefaults } from "./budget-check.js";
+import { budgetCheckToProto } from "./handlers/budgets.js";
+import { reserveBudget, type ReserveOutcome } from "./store/budgets.js";
 
 export const DEFAULT_MAX_STEPS = 100;
 
@@ -54,25 +53,11 @@ export interface PreflightDeps {
   budgetDefaults: BudgetDefaults;
 }
 
-const BUDGET_REASONS: Record<BudgetCheckResult["reason"], BudgetCheckReason> = {
-  no_budget_set: BudgetCheckReason.NO_BUDGET_SET,
-  within_budget: BudgetCheckReason.WITHIN_BUDGET,
-  alert_threshold_reached: BudgetCheckReason.ALERT_THRESHOLD_REACHED,
-  budget_exceeded: BudgetCheckReason.BUDGET_EXCEEDED,
-};
-
-function budgetCheckOf(outcome: ReserveOutcome): BudgetCheck {
-  const { check, figures } = outcome;
-  return create(BudgetCheckSchema, {
-    allowed: outcome.status !== "denied",
-    reason: BUDGET_REASONS[check.reason],
-    limitMicros: figures.limitMicros,
-    spentMicros: figures.spentMicros,
-    reservedMicros: figures.reservedMicros,
-    remainingMicros: check.remainingMicros,
-    percentUsed: check.percentUsed,
-    warning: check.warning,
-  });
+/** A token redemption refused inside the reservation transaction (which it rolls back). */
+class RedemptionFailed extends Error {
+  constructor(readonly refusal: ConnectError) {
+    super(refusal.message);
+  }
 }
 
 function reason(code: PreflightReasonCode, message: string, policyId = ""): PreflightReason {
@@ -149,17 +134,38 @@ export async function preflight(deps: PreflightDeps, principal: Principal, req: 
     bypassed.push(...needsApproval.map((r) => (r.code === PreflightReasonCode.POLICY_REQUIRES_APPROVAL ? "policy_requires_approval" : "risk_requires_approval")));
   }
 
-  // 6. Reserve the worst case (the only write so far). A hard budget holds even against an
-  // override: raising it is a budget change (budget:modify), not a break-glass.
-  const reserved = await reserveBudget(deps.db, principal.tenantId, {
-    executionId: req.executionId,
-    traceId: req.traceId || undefined,
-    amountMicros: req.estimatedCostMicros,
-    ttlMs: req.reservationTtlMs ? Number(req.reservationTtlMs) : undefined,
-    defaults: deps.budgetDefaults,
-    now: new Date(),
-  });
-  const budget = budgetCheckOf(reserved);
+  // 6 + 7. Reserve the worst case (the only write so far) and redeem the approval in the same
+  // transaction: if a concurrent preflight already used the token, the reservation made here
+  // rolls back with the failed redemption, and a reservation shared with the winner (same
+  // execution id) is left alone. A hard budget holds even against an override: raising it is a
+  // budget change (budget:modify), not a break-glass.
+  const reserve = (db: Kysely<GovernanceDatabase> | Transaction<GovernanceDatabase>) =>
+    reserveBudget(db, principal.tenantId, {
+      executionId: req.executionId,
+      traceId: req.traceId || undefined,
+      amountMicros: req.estimatedCostMicros,
+      ttlMs: req.reservationTtlMs ? Number(req.reservationTtlMs) : undefined,
+      defaults: deps.budgetDefaults,
+      now: new Date(),
+    });
+  let reserved: ReserveOutcome;
+  try {
+    reserved = !approval
+      ? await reserve(deps.db)
+      : await withTransaction(deps.db, async (trx) => {
+          const outcome = await reserve(trx);
+          if (outcome.status !== "denied" && outcome.reservation.status === "open") {
+            await redeemDecisionToken(trx, principal, approval.claims, "preflight").catch((err: unknown) => {
+              throw err instanceof ConnectError ? new RedemptionFailed(err) : err;
+            });
+          }
+          return outcome;
+        });
+  } catch (err) {
+    if (!(err instanceof RedemptionFailed)) throw err;
+    return denied([reason(PreflightReasonCode.DECISION_TOKEN_INVALID, err.refusal.rawMessage)], assessment);
+  }
+  const budget = budgetCheckToProto(reserved.check, reserved.figures);
   if (reserved.status === "denied") {
     return denied([reason(PreflightReasonCode.BUDGET_EXCEEDED, reserved.check.warning || "hard budget would be exceeded")], assessment, budget);
   }
@@ -171,16 +177,6 @@ export async function preflight(deps: PreflightDeps, principal: Principal, req: 
   const reasons: PreflightReason[] = [];
   if (reserved.check.reason === "budget_exceeded") reasons.push(reason(PreflightReasonCode.BUDGET_SOFT_LIMIT, reserved.check.warning));
 
-  // 7. Redeem the approval; a concurrent redeemer that won means this execution may not run.
-  if (approval) {
-    try {
-      await withTransaction(deps.db, (trx) => redeemDecisionToken(trx, principal, approval.claims, "preflight"));
-    } catch (err) {
-      await releaseBudget(deps.db, principal.tenantId, reservation.reservation_id, "decision_token_invalid", new Date());
-      if (!(err instanceof ConnectError)) throw err;
-      return denied([reason(PreflightReasonCode.DECISION_TOKEN_INVALID, err.rawMessage)], assessment, budget);
-    }
-  }
   if (override && bypassed.length > 0) {
     await recordOverride(deps.db, principal, override, {
       action: "execution",

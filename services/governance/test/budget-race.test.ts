@@ -62,7 +62,7 @@ async function race(url: string, mode: "atomic" | "naive", tenantId: string, def
     return { child, ready, done };
   });
   await Promise.all(workers.map((w) => w.ready));
-  for (const w of workers) w.child.stdin.write("go\n");
+  for (const w of workers) w.child.stdin.end("go\n");
   const results = await Promise.all(workers.map((w) => w.done));
   return {
     reserved: results.flatMap((r) => r.reserved),

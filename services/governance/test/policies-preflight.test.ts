@@ -200,6 +200,24 @@ describe(`preflight (${testBackendFromEnv()})`, () => {
     expect(stranger.reasons.map((r) => r.code)).toEqual([PreflightReasonCode.DECISION_TOKEN_INVALID]);
   });
 
+  it("admits exactly one of many concurrent resumptions and keeps the winner's reservation", async () => {
+    const tenantId = "t-token-race";
+    await h.client({ tenantId }).upsertPolicy({ policyId: "review-all", subject: { type: PolicySubjectType.COST }, effect: { decision: DecisionEffect.REQUIRE_APPROVAL } });
+    const runner = h.client({ tenantId, roles: ["operator"] });
+    const req = request({ estimatedCostMicros: 700n });
+    const pending = await runner.preflight(req);
+    const { decisionToken } = await h.client({ tenantId, roles: ["admin"] }).resolveDecision({ decisionId: pending.decisionId, action: DecisionAction.APPROVE, justification: "approved for the race" });
+    const results = await Promise.all(Array.from({ length: 8 }, () => runner.preflight({ ...req, decisionToken })));
+    const allowed = results.filter((r) => r.decision === DecisionEffect.ALLOW);
+    expect(allowed).toHaveLength(1);
+    for (const r of results.filter((x) => x.decision !== DecisionEffect.ALLOW)) {
+      expect(r.reasons.map((x) => x.code)).toEqual([PreflightReasonCode.DECISION_TOKEN_INVALID]);
+    }
+    const held = await reservations(tenantId);
+    expect(held.map((r) => [r.reservation_id, r.status, r.amount_micros])).toEqual([[allowed[0]!.reservationId, "open", 700n]]);
+    expect(await events(tenantId, "policy_decision_consumed")).toHaveLength(1);
+  });
+
   it("lets an authorized override bypass policy and risk gates, audited", async () => {
     const tenantId = "t-override";
     await h.client({ tenantId }).upsertPolicy({ policyId: "freeze", subject: { type: PolicySubjectType.COST }, effect: { decision: DecisionEffect.DENY } });

@@ -13,6 +13,7 @@ import {
   type UpdateRedactionRulesRequest,
 } from "@clasper/proto";
 import { RedactionRulesHandlers } from "../src/handlers/redaction-rules.js";
+import { listAuditEntries } from "../src/store/audit.js";
 import { GOVERNANCE_SCHEMA } from "../src/server.js";
 import { findRedactionRules, replaceRedactionRules } from "../src/store/redaction.js";
 import type { GovernanceDatabase } from "../src/store/schema.js";
@@ -81,6 +82,9 @@ describe("GetRedactionRules / UpdateRedactionRules handlers", () => {
       ["ticket_id", "TCK-[0-9]{6}", RedactionStrategy.HASH, ""],
       ["order_no", "ORD[0-9]+", RedactionStrategy.UNSPECIFIED, "[ORDER]"],
     ]);
+    const audit = await listAuditEntries(db, "h-rt", { eventType: "config_change" }, { limit: 10 });
+    expect(audit.entries).toHaveLength(1);
+    expect(audit.entries[0]).toMatchObject({ actor: "alice", data: { action: "redaction_rules_updated", version: "1", strategy: "drop", pii_patterns: ["email", "phone_us"] } });
     const read = await handlers.getRedactionRules(create(GetRedactionRulesRequestSchema), callerContext({ tenantId: "h-rt" }));
     expect(read.rules).toEqual(res.rules);
     // Another tenant does not see them.
@@ -117,5 +121,7 @@ describe("GetRedactionRules / UpdateRedactionRules handlers", () => {
     expect(err.code).toBe(Code.Aborted);
     expect(errorInfoOf(err)).toMatchObject({ code: "version_conflict", field: "expected_version" });
     expect(await findRedactionRules(db, "h-cas")).toMatchObject({ version: 2n, enabled: true });
+    // The refused write left no audit entry: two changes, two records.
+    expect((await listAuditEntries(db, "h-cas", { eventType: "config_change" }, { limit: 10 })).total).toBe(2);
   });
 });

@@ -7,6 +7,7 @@ import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/
 import { EntityType, MessageRole, RiskLevel, StepType, TraceStatus, TrustStatus } from "@clasper/proto";
 import { encodeCursor } from "../src/query/cursor.js";
 import { WITHHELD } from "../src/query/view.js";
+import { countTraces, TOTAL_COUNT_CAP } from "../src/store/traces.js";
 import type { TraceDatabase } from "../src/store/schema.js";
 import { ago, hex, seedExecution, traceClient, traceDb, type TraceClient } from "./query-fixtures.js";
 
@@ -96,6 +97,14 @@ describe(`ListTraces (${testBackendFromEnv()})`, () => {
     const both = await api.listTraces({ limit: 3, cursor: page1.nextCursor, offset: 3 });
     expect(both.traces.map((t) => t.traceId)).toEqual([ids.d]);
     expect(both.offset).toBe(0);
+    // Past the end: an empty page still reports the total.
+    expect(await api.listTraces({ offset: 100 })).toMatchObject({ traces: [], total: 4, hasMore: false, nextCursor: "" });
+  });
+
+  it("counts at most the cap, so total is a lower bound for huge tenants", async () => {
+    expect(await countTraces(db, { tenantId: tenant }, {}, 2)).toBe(2);
+    expect(await countTraces(db, { tenantId: tenant }, {})).toBe(4);
+    expect(TOTAL_COUNT_CAP).toBe(1000);
   });
 
   it("rejects a malformed cursor naming the field", async () => {

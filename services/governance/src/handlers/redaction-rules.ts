@@ -4,6 +4,7 @@ import { Code, type HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { principalOf } from "@clasper/auth";
 import { clasperError, invalidField } from "@clasper/core";
+import { withTransaction } from "@clasper/db";
 import {
   CustomRedactionRuleSchema,
   GetRedactionRulesResponseSchema,
@@ -19,6 +20,7 @@ import {
   type UpdateRedactionRulesResponse,
 } from "@clasper/proto";
 import { validateCustomRule } from "@clasper/redaction";
+import { appendAudit, type AuditEventInput } from "../store/audit.js";
 import { DEFAULT_REDACTION_RULES, findRedactionRules, replaceRedactionRules, type RedactionRulesChange, type RedactionRulesRow } from "../store/redaction.js";
 import type { GovernanceDatabase } from "../store/schema.js";
 import type { RedactionStrategyValue, StoredCustomRule } from "../store/schema-redaction.js";
@@ -102,6 +104,23 @@ function toProto(row: RedactionRulesRow | undefined): RedactionRules {
   });
 }
 
+/** The audit record of a rule change (rule names and patterns: configuration, not data). */
+function rulesChange(row: RedactionRulesRow, actor: string): AuditEventInput {
+  return {
+    eventType: "config_change",
+    actor,
+    data: {
+      action: "redaction_rules_updated",
+      version: row.version.toString(),
+      enabled: row.enabled,
+      pii_patterns: row.pii_patterns,
+      strategy: row.strategy,
+      custom_rules: row.custom_rules,
+      actor,
+    },
+  };
+}
+
 /** GET/PUT /ops/api/redaction-rules: the tenant's redaction rules, versioned for the trace service's cache. */
 export class RedactionRulesHandlers {
   constructor(private readonly db: Kysely<GovernanceDatabase>) {}
@@ -119,7 +138,12 @@ export class RedactionRulesHandlers {
       strategy: strategyOf(req.strategy, "strategy") ?? "mask",
       customRules: customRules(req.customRules),
     };
-    const row = await replaceRedactionRules(this.db, principal.tenantId, change, principal.userId, req.expectedVersion);
+    // The change and its audit entry commit together: no rule set without its record, or vice versa.
+    const row = await withTransaction(this.db, async (trx) => {
+      const written = await replaceRedactionRules(trx, principal.tenantId, change, principal.userId, req.expectedVersion);
+      if (written) await appendAudit(trx, principal.tenantId, rulesChange(written, principal.userId));
+      return written;
+    });
     if (!row) {
       throw clasperError(Code.Aborted, `expected_version: the rules changed since version ${req.expectedVersion}; read them again`, {
         reason: "version_conflict",

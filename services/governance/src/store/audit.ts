@@ -309,6 +309,9 @@ export async function auditStats(db: Executor, tenantId: string, window: { start
   return stats;
 }
 
+/** What an entry's hash covers, plus the hash: all verification reads. */
+const CHAINED_COLUMNS = ["seq", "tenant_id", "prev_hash", "hash", "event_type", "workspace_id", "trace_id", "actor", "data", "created_at"] as const;
+
 /** Rows read per round trip while verifying. */
 const VERIFY_BATCH = 2000;
 
@@ -330,7 +333,7 @@ async function verifyWithin(db: Executor, tenantId: string, from: bigint): Promi
     from > 1n
       ? await db
           .selectFrom("audit_log")
-          .select(["seq", "tenant_id", "prev_hash", "hash", "event_type", "workspace_id", "trace_id", "actor", "data", "created_at"])
+          .select(CHAINED_COLUMNS)
           .where("tenant_id", "=", tenantId)
           .where("seq", "=", from - 1n)
           .executeTakeFirst()
@@ -339,7 +342,7 @@ async function verifyWithin(db: Executor, tenantId: string, from: bigint): Promi
   for (let after = from - 1n; ; ) {
     const rows = await db
       .selectFrom("audit_log")
-      .select(["seq", "tenant_id", "prev_hash", "hash", "event_type", "workspace_id", "trace_id", "actor", "data", "created_at"])
+      .select(CHAINED_COLUMNS)
       .where("tenant_id", "=", tenantId)
       .where("seq", ">", after)
       .orderBy("seq")

@@ -22,7 +22,10 @@ const db = database.forSchema("governance");
 // Open every pooled connection before the signal, so the burst is not serialized by connects.
 await Promise.all(Array.from({ length: POOL }, () => sql`select pg_sleep(0.05)`.execute(database.kysely)));
 process.stdout.write("ready\n");
-await new Promise((resolve) => createInterface({ input: process.stdin }).once("line", resolve));
+const signal = createInterface({ input: process.stdin });
+await new Promise((resolve) => signal.once("line", resolve));
+signal.close();
+process.stdin.destroy();
 
 const reserveOne = async (i) => {
   const executionId = `${prefix}-${i}`;

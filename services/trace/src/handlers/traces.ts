@@ -40,10 +40,9 @@ import { diffTraces, formatDiffSummary } from "../query/diff.js";
 import { replayContext } from "../query/replay.js";
 import { tokenUsage } from "../query/steps.js";
 import { STORED_TRUST_STATUS, traceSummary, traceView, withholdPayloads } from "../query/view.js";
-import { firstAnnotationValues } from "../store/annotations.js";
 import type { TraceDatabase } from "../store/schema.js";
 import { listTraceSpans } from "../store/steps.js";
-import { countTraces, findTrace, listTraces, replaceLabels, traceStats, type TraceFilter, type TraceRow, type TraceScope } from "../store/traces.js";
+import { countTraces, findTrace, listTraces, replaceLabels, traceStats, type TraceFilter, type TracePageRow, type TraceRow, type TraceScope } from "../store/traces.js";
 
 const DEFAULT_LIST_LIMIT = 50;
 const DEFAULT_LOOKUP_LIMIT = 100;
@@ -89,12 +88,11 @@ function listFilter(req: ListTracesRequest): TraceFilter {
 export class TraceQueryHandlers {
   constructor(private readonly db: Kysely<TraceDatabase>) {}
 
-  /** Summaries of a page of rows, with their first annotation values, and the next cursor. */
-  private async page(tenantId: string, rows: TraceRow[], hasMore: boolean): Promise<{ traces: TraceSummary[]; nextCursor: string }> {
-    const annotations = await firstAnnotationValues(this.db, tenantId, rows.map((r) => r.trace_id));
+  /** Summaries of a page of rows and the cursor of the next page. */
+  private page(rows: TracePageRow[], hasMore: boolean): { traces: TraceSummary[]; nextCursor: string } {
     const last = rows[rows.length - 1];
     return {
-      traces: rows.map((row) => traceSummary(row, annotations.get(row.trace_id))),
+      traces: rows.map((row) => traceSummary(row, row.first_annotations ?? {})),
       nextCursor: hasMore && last ? encodeCursor({ startedAt: last.started_at_key, traceId: last.trace_id }) : "",
     };
   }
@@ -113,11 +111,10 @@ export class TraceQueryHandlers {
     const limit = req.limit || DEFAULT_LIST_LIMIT;
     const after = req.cursor ? decodeCursor(req.cursor) : undefined;
     const offset = after ? 0 : req.offset;
-    const [{ rows, hasMore }, total] = await Promise.all([
-      listTraces(this.db, scope, filter, { limit, offset, after }),
-      countTraces(this.db, scope, filter),
-    ]);
-    return create(ListTracesResponseSchema, { ...(await this.page(scope.tenantId, rows, hasMore)), total, hasMore, limit, offset });
+    const { rows, hasMore, total } = await listTraces(this.db, scope, filter, { limit, offset, after }, { withTotal: true });
+    // An empty page carries no count (offset or cursor past the end); only then count apart.
+    const matches = total ?? (await countTraces(this.db, scope, filter));
+    return create(ListTracesResponseSchema, { ...this.page(rows, hasMore), total: matches, hasMore, limit, offset });
   }
 
   async getTrace(req: GetTraceRequest, ctx: HandlerContext): Promise<GetTraceResponse> {
@@ -168,7 +165,7 @@ export class TraceQueryHandlers {
     const scope = scopeOf(ctx);
     const filter: TraceFilter = { labelKey: req.labelKey, ...(req.labelValue ? { labelValue: req.labelValue } : {}) };
     const { rows, hasMore } = await listTraces(this.db, scope, filter, { limit: req.limit || DEFAULT_LOOKUP_LIMIT, offset: 0, after: req.cursor ? decodeCursor(req.cursor) : undefined });
-    const page = await this.page(scope.tenantId, rows, hasMore);
+    const page = this.page(rows, hasMore);
     return create(ListTracesByLabelResponseSchema, { ...page, count: rows.length, hasMore });
   }
 
@@ -180,7 +177,7 @@ export class TraceQueryHandlers {
       entity.case === "taskId" ? { taskId: entity.value } : entity.case === "documentId" ? { documentId: entity.value } : { messageId: entity.value };
     const entityType = entity.case === "taskId" ? EntityType.TASK : entity.case === "documentId" ? EntityType.DOCUMENT : EntityType.MESSAGE;
     const { rows, hasMore } = await listTraces(this.db, scope, filter, { limit: req.limit || DEFAULT_LOOKUP_LIMIT, offset: 0, after: req.cursor ? decodeCursor(req.cursor) : undefined });
-    const page = await this.page(scope.tenantId, rows, hasMore);
+    const page = this.page(rows, hasMore);
     return create(ListTracesByEntityResponseSchema, { entityType, entityId: entity.value, ...page, count: rows.length, hasMore });
   }
 }

@@ -48,26 +48,3 @@ export async function listAnnotations(db: Executor, tenantId: string, traceId: s
     .orderBy("annotation_id")
     .execute();
 }
-
-/** For a page of traces: trace id → (key → the oldest value of that key). */
-export async function firstAnnotationValues(db: Executor, tenantId: string, traceIds: readonly string[]): Promise<Map<string, Record<string, string>>> {
-  const result = new Map<string, Record<string, string>>();
-  if (traceIds.length === 0) return result;
-  const rows = await db
-    .selectFrom("trace_annotations")
-    .select(["trace_id", "key", "value"])
-    .distinctOn(["trace_id", "key"])
-    .where("tenant_id", "=", tenantId)
-    .where("trace_id", "in", traceIds)
-    .orderBy("trace_id")
-    .orderBy("key")
-    .orderBy("created_at")
-    .orderBy("annotation_id")
-    .execute();
-  for (const row of rows) {
-    const map = result.get(row.trace_id) ?? {};
-    map[row.key] = row.value;
-    result.set(row.trace_id, map);
-  }
-  return result;
-}

@@ -1,12 +1,11 @@
 import { sql, type Insertable, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import { completion, traceStatus, type TraceDelta } from "../ingest/assemble.js";
 import { isoMicros, type NormalizedSpan } from "../ingest/normalize.js";
-import type { SpansTable, TraceDatabase, TracesTable } from "./schema.js";
+import type { TraceDatabase, TracesTable } from "./schema.js";
 
 type Executor = Kysely<TraceDatabase> | Transaction<TraceDatabase>;
 
 // Bind parameters per statement stay well under PostgreSQL's 65,535.
-const SPAN_ROWS_PER_INSERT = 1000;
 const TRACE_ROWS_PER_UPSERT = 500;
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -20,9 +19,9 @@ export function spanIdentity(traceId: string, spanId: string): string {
   return `${traceId}/${spanId}`;
 }
 
-function spanRow(tenantId: string, span: NormalizedSpan): Insertable<SpansTable> {
+/** A span as one element of the JSON array `json_to_recordset` reads (see SPAN_RECORD). */
+function spanRecord(span: NormalizedSpan): Record<string, unknown> {
   return {
-    tenant_id: tenantId,
     trace_id: span.traceId,
     span_id: span.spanId,
     parent_span_id: span.parentSpanId,
@@ -33,30 +32,40 @@ function spanRow(tenantId: string, span: NormalizedSpan): Insertable<SpansTable>
     end_time: span.endTime,
     status_code: span.statusCode,
     status_message: span.statusMessage,
-    attributes: JSON.stringify(span.attributes),
-    events: JSON.stringify(span.events),
+    attributes: span.attributes,
+    events: span.events,
     service_name: span.serviceName,
   };
 }
 
+const SPAN_COLUMNS = [
+  "trace_id", "span_id", "parent_span_id", "name", "kind", "operation", "start_time", "end_time",
+  "status_code", "status_message", "attributes", "events", "service_name",
+] as const;
+const SPAN_RECORD = sql.raw(
+  "r(trace_id text, span_id text, parent_span_id text, name text, kind smallint, operation text, start_time timestamptz, " +
+    "end_time timestamptz, status_code smallint, status_message text, attributes jsonb, events jsonb, service_name text)",
+);
+
 /**
  * Inserts the spans the tenant does not have yet and returns the identities of those inserted;
  * a span already stored (a re-sent batch) is left untouched. Rows go in (trace, span) order so
- * concurrent batches take their locks in the same order.
+ * concurrent batches take their locks in the same order. The rows travel as ONE json parameter
+ * (`json_to_recordset`) rather than 13 bind parameters per row: a batch of 1000 spans would
+ * otherwise be 13,000 parameters to build, send and parse.
  */
 export async function insertSpans(db: Executor, tenantId: string, spans: readonly NormalizedSpan[]): Promise<Set<string>> {
+  if (spans.length === 0) return new Set();
   const ordered = [...spans].sort((a, b) => compare(a.traceId, b.traceId) || compare(a.spanId, b.spanId));
-  const inserted = new Set<string>();
-  for (const chunk of chunks(ordered, SPAN_ROWS_PER_INSERT)) {
-    const rows = await db
-      .insertInto("spans")
-      .values(chunk.map((span) => spanRow(tenantId, span)))
-      .onConflict((oc) => oc.columns(["tenant_id", "trace_id", "span_id"]).doNothing())
-      .returning(["trace_id", "span_id"])
-      .execute();
-    for (const row of rows) inserted.add(spanIdentity(row.trace_id, row.span_id));
-  }
-  return inserted;
+  const json = JSON.stringify(ordered.map(spanRecord));
+  const rows = await db
+    .insertInto("spans")
+    .columns(["tenant_id", ...SPAN_COLUMNS])
+    .expression(sql`select ${tenantId}, r.* from json_to_recordset(${json}::json) as ${SPAN_RECORD}`)
+    .onConflict((oc) => oc.columns(["tenant_id", "trace_id", "span_id"]).doNothing())
+    .returning(["trace_id", "span_id"])
+    .execute();
+  return new Set(rows.map((row) => spanIdentity(row.trace_id, row.span_id)));
 }
 
 function compare(a: string, b: string): number {
@@ -122,9 +131,13 @@ function traceRow(tenantId: string, delta: TraceDelta): Insertable<TracesTable> 
 const T = (column: string) => `traces.${column}`;
 const E = (column: string) => `excluded.${column}`;
 
-/** The delta's span beats the stored one for this group (smaller pick key; "C" = byte order). */
+/**
+ * The delta's span beats the stored one for this group: a smaller pick key in byte order ("C").
+ * Keys start with a digit, so "~" stands for "none stored"; a null delta key compares to null
+ * and never wins.
+ */
 function wins(key: string): string {
-  return `(${E(key)} is not null and (${T(key)} is null or ${E(key)} collate "C" < ${T(key)} collate "C"))`;
+  return `(${E(key)} collate "C" < coalesce(${T(key)}, '~') collate "C")`;
 }
 
 const PICK_GROUPS: Readonly<Record<string, readonly (keyof TracesTable)[]>> = {

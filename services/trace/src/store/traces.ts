@@ -49,11 +49,13 @@ export type TraceRow = Selectable<TracesTable> & {
 };
 
 /**
- * `total` counts at most this many matches. An exact count over a tenant with millions of traces
- * reads every matching index entry on each page request; a capped count costs at most this many,
- * and a client paging past it follows has_more/next_cursor anyway.
+ * `total` counts at most this many matches (a lower bound beyond it). An exact count over a
+ * tenant with a million traces reads every matching index entry and heap row on each page
+ * request (60-600 ms on the benchmark's 1M traces); a capped count stops after this many, and a
+ * client paging further follows has_more/next_cursor anyway. 1,000 = 20 pages of the default
+ * size, the depth a person pages through; scripts/bench/trace-query.mjs shows the cost.
  */
-export const TOTAL_COUNT_CAP = 10_000;
+export const TOTAL_COUNT_CAP = 1_000;
 
 type TraceQuery<O> = SelectQueryBuilder<TraceDatabase, "traces", O>;
 
@@ -94,29 +96,68 @@ function selectRows(db: Executor): TraceQuery<TraceRow> {
   return db.selectFrom("traces").selectAll("traces").select(startedAtKey.as("started_at_key"));
 }
 
+export type TracePageRow = TraceRow & {
+  /** The trace's annotations: key → its oldest value. */
+  first_annotations: Record<string, string> | null;
+  /** Matching traces (all pages) counted up to TOTAL_COUNT_CAP; only with `withTotal`. */
+  total_capped?: string | number | bigint;
+};
+
 /**
  * One page, newest first (started_at desc, trace_id desc: the order of the listing indexes).
  * With a cursor the page starts strictly after it (keyset, stable under concurrent inserts);
  * without one, `offset` rows are skipped. Reads one row more than `limit` to learn has_more.
+ * Each row carries its first annotation values, and with `withTotal` the capped count of all
+ * matches, so a listing is one round trip to the database (the count is an uncorrelated
+ * sub-select, evaluated once). `total` is undefined only when the page is empty.
  */
-export async function listTraces(db: Executor, scope: TraceScope, filter: TraceFilter, page: TracePage): Promise<{ rows: TraceRow[]; hasMore: boolean }> {
-  let q = filtered(selectRows(db), scope, filter);
+export async function listTraces(
+  db: Executor,
+  scope: TraceScope,
+  filter: TraceFilter,
+  page: TracePage,
+  options: { withTotal?: boolean } = {},
+): Promise<{ rows: TracePageRow[]; hasMore: boolean; total: number | undefined }> {
+  let q = filtered(selectRows(db), scope, filter).select((eb) =>
+    eb
+      .selectFrom(
+        eb
+          .selectFrom("trace_annotations as a")
+          .select(["a.key", "a.value"])
+          .distinctOn("a.key")
+          .whereRef("a.tenant_id", "=", "traces.tenant_id")
+          .whereRef("a.trace_id", "=", "traces.trace_id")
+          .orderBy("a.key")
+          .orderBy("a.created_at")
+          .orderBy("a.annotation_id")
+          .as("first"),
+      )
+      .select((inner) => inner.fn<Record<string, string> | null>("jsonb_object_agg", ["first.key", "first.value"]).as("agg"))
+      .as("first_annotations"),
+  );
+  if (options.withTotal) q = q.select(cappedCount(db, scope, filter).as("total_capped"));
   if (page.after) {
     q = q.where(sql<boolean>`(started_at, trace_id) < (${page.after.startedAt}::timestamptz, ${page.after.traceId})`);
   } else if (page.offset > 0) {
     q = q.offset(page.offset);
   }
-  const rows = await q.orderBy("started_at", "desc").orderBy("trace_id", "desc").limit(page.limit + 1).execute();
-  return { rows: rows.slice(0, page.limit), hasMore: rows.length > page.limit };
+  const rows = (await q.orderBy("started_at", "desc").orderBy("trace_id", "desc").limit(page.limit + 1).execute()) as TracePageRow[];
+  const first = rows[0];
+  return {
+    rows: rows.slice(0, page.limit),
+    hasMore: rows.length > page.limit,
+    total: first?.total_capped === undefined ? undefined : Number(first.total_capped),
+  };
+}
+
+function cappedCount(db: Executor, scope: TraceScope, filter: TraceFilter, cap = TOTAL_COUNT_CAP) {
+  const matches = filtered(db.selectFrom("traces").select(sql<number>`1`.as("one")), scope, filter).limit(cap);
+  return db.selectFrom(matches.as("matches")).select((eb) => eb.fn.countAll<string | number | bigint>().as("n"));
 }
 
 /** Matching traces, counted up to `cap` (TOTAL_COUNT_CAP). */
 export async function countTraces(db: Executor, scope: TraceScope, filter: TraceFilter, cap = TOTAL_COUNT_CAP): Promise<number> {
-  const capped = filtered(db.selectFrom("traces").select(sql<number>`1`.as("one")), scope, filter).limit(cap);
-  const row = await db
-    .selectFrom(capped.as("matches"))
-    .select((eb) => eb.fn.countAll<string | number | bigint>().as("n"))
-    .executeTakeFirstOrThrow();
+  const row = await cappedCount(db, scope, filter, cap).executeTakeFirstOrThrow();
   return Number(row.n);
 }
 

@@ -77,8 +77,9 @@ export type AuditEntry = Message<"clasper.governance.v1.AuditEntry"> & {
   prevEventHash: string;
 
   /**
-   * "sha256:" + hex SHA-256 of the stable JSON of {seq, prev_event_hash, event_type,
-   * workspace_id, trace_id, user_id, event_data, created_at}.
+   * "sha256:" + hex SHA-256 of the RFC 8785 (JCS) JSON of {tenant_id, seq, prev_hash,
+   * event_type, workspace_id, trace_id, actor (= user_id), data (= event_data), created_at}, absent
+   * values as null; docs/governance/audit.md has the exact form.
    *
    * @generated from field: string event_hash = 9;
    */

@@ -1,0 +1,170 @@
+// `pnpm bench budget [--postgres URL] [--duration S] [--concurrency N] [--pool N] [--tenants N] [--rate R]`
+// What budget enforcement costs on PostgreSQL: ReserveBudget + SettleBudget round trips through the
+// governance store functions, each in its own transaction exactly as the RPC handlers run them,
+// on a real pg pool, at N-way concurrency. Baseline in the same run, same pool, same concurrency:
+// a trivial `select 1` round trip. Runs on a fresh database created (and dropped) for the run.
+//
+// Scenarios: closed loop (N workers back to back: the ceiling) over many tenants and over one hot
+// tenant (every reservation contends for the same budget row lock), then an open loop at a fixed
+// reservation rate (default 2,000/s, at most N in flight) for the latency the target is about.
+// Build first (`npx tsc -b`): it imports the built store.
+import { parseArgs } from "node:util";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const { values } = parseArgs({
+  options: {
+    postgres: { type: "string" },
+    duration: { type: "string", default: "10" },
+    concurrency: { type: "string", default: "64" },
+    pool: { type: "string", default: "32" },
+    tenants: { type: "string", default: "64" },
+    rate: { type: "string", default: "2000" },
+  },
+});
+const url = values.postgres ?? process.env.TEST_DATABASE_URL ?? "postgres://clasper:clasper@127.0.0.1:5432/clasper_test";
+const duration = Number(values.duration) * 1000;
+const concurrency = Number(values.concurrency);
+const poolMax = Number(values.pool);
+const tenantCount = Number(values.tenants);
+const rate = Number(values.rate);
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
+const load = (rel) => import(pathToFileURL(path.join(root, rel)).href);
+const { createDatabase, migrateSchema, withTransaction } = await load("packages/db/dist/index.js");
+const { migrations } = await load("services/governance/dist/migrations/index.js");
+const { reserveBudget, settleBudget, upsertBudget } = await load("services/governance/dist/src/store/budgets.js");
+const { DEFAULT_BUDGET } = await load("services/governance/dist/src/budget-check.js");
+const { sql } = await import(pathToFileURL(path.join(root, "packages/db/node_modules/kysely/dist/esm/index.js")).href);
+
+// A database of its own, so the run neither sees nor leaves other data.
+const dbName = `clasper_bench_budget_${process.pid}`;
+const admin = await createDatabase({ url, poolMax: 1 });
+await sql`create database ${sql.id(dbName)}`.execute(admin.kysely);
+const benchUrl = new URL(url);
+benchUrl.pathname = `/${dbName}`;
+const database = await createDatabase({ url: benchUrl.toString(), poolMax: poolMax });
+await migrateSchema(database, "governance", migrations);
+const db = database.forSchema("governance");
+
+const AMOUNT = 10_000n;
+const tenants = Array.from({ length: tenantCount }, (_, i) => `bench-${i}`);
+for (const t of [...tenants, "bench-hot"]) {
+  // Hard budgets that never run out during the run: every reservation goes through the full check.
+  await upsertBudget(db, t, { limitMicros: 1_000_000_000_000_000n, hardLimit: true, period: "monthly" }, new Date());
+}
+
+let seq = 0;
+/** One execution's budget round trip: reserve the worst case, settle the actual cost. */
+async function reserveAndSettle(tenantId, timings) {
+  const t0 = performance.now();
+  const reserved = await withTransaction(db, (trx) =>
+    reserveBudget(trx, tenantId, { executionId: `e-${process.pid}-${++seq}`, amountMicros: AMOUNT, defaults: DEFAULT_BUDGET, now: new Date() }),
+  );
+  const t1 = performance.now();
+  if (reserved.status !== "reserved") throw new Error(`reservation ${reserved.status}`);
+  await withTransaction(db, (trx) =>
+    settleBudget(trx, tenantId, { reservationId: reserved.reservation.reservation_id, actualMicros: AMOUNT / 2n, now: new Date() }),
+  );
+  const t2 = performance.now();
+  timings.reserve.push(t1 - t0);
+  timings.settle.push(t2 - t1);
+  timings.pair.push(t2 - t0);
+}
+
+async function selectOne(timings) {
+  const t0 = performance.now();
+  await sql`select 1`.execute(database.kysely);
+  timings.pair.push(performance.now() - t0);
+}
+
+const newTimings = () => ({ reserve: [], settle: [], pair: [] });
+
+/** N workers back to back for `ms`. */
+async function closedLoop(op, ms) {
+  const timings = newTimings();
+  const end = performance.now() + ms;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      for (let i = 0; performance.now() < end; i++) await op(w, i, timings);
+    }),
+  );
+  return { timings, seconds: (performance.now() - start) / 1000 };
+}
+
+/** Starts one operation every 1/rate s (at most `concurrency` in flight; a full house counts as a miss). */
+async function openLoop(op, ms, perSecond) {
+  const timings = newTimings();
+  const start = performance.now();
+  let inFlight = 0;
+  let started = 0;
+  let skipped = 0;
+  const pending = new Set();
+  while (performance.now() - start < ms) {
+    const due = Math.floor(((performance.now() - start) / 1000) * perSecond);
+    while (started < due) {
+      started++;
+      if (inFlight >= concurrency) {
+        skipped++;
+        continue;
+      }
+      inFlight++;
+      const p = op(started, timings).finally(() => {
+        inFlight--;
+        pending.delete(p);
+      });
+      pending.add(p);
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(pending);
+  return { timings, seconds: (performance.now() - start) / 1000, skipped };
+}
+
+function pct(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+const fmt = (v) => v.toFixed(2);
+function line(label, list, seconds) {
+  return `| ${label} | ${(list.length / seconds).toFixed(0)} | ${fmt(pct(list, 50))} | ${fmt(pct(list, 99))} |`;
+}
+
+try {
+  const spread = (w, i, t) => reserveAndSettle(tenants[(w + i) % tenants.length], t);
+  const hot = (_w, _i, t) => reserveAndSettle("bench-hot", t);
+  // Warm-up: JIT, pool connections, plan caches.
+  await closedLoop((_w, _i, t) => selectOne(t), 1000);
+  await closedLoop(spread, 2000);
+
+  const base = await closedLoop((_w, _i, t) => selectOne(t), duration);
+  const many = await closedLoop(spread, duration);
+  const one = await closedLoop(hot, duration);
+  const fixed = await openLoop((n, t) => reserveAndSettle(tenants[n % tenants.length], t), duration, rate);
+
+  console.log(`\ncommand: pnpm bench budget --duration ${duration / 1000} --concurrency ${concurrency} --pool ${poolMax} --tenants ${tenantCount} --rate ${rate}${values.postgres ? " --postgres <url>" : ""}`);
+  console.log(`PostgreSQL (${(await sql`select version() as v`.execute(database.kysely)).rows[0].v.split(" on ")[0]}), node ${process.version}, ${concurrency}-way concurrency, pg pool ${poolMax}, ${duration / 1000} s per run`);
+  console.log("Each reservation and each settlement is its own transaction (BEGIN, one statement, COMMIT), as in the RPC handlers.\n");
+  console.log("| run | per s | p50 ms | p99 ms |");
+  console.log("|---|---|---|---|");
+  console.log(line("baseline: `select 1` round trip (closed loop)", base.timings.pair, base.seconds));
+  console.log(line(`closed loop, ${tenantCount} tenants: reserve + settle (pair)`, many.timings.pair, many.seconds));
+  console.log(line(`  reserve`, many.timings.reserve, many.seconds));
+  console.log(line(`  settle`, many.timings.settle, many.seconds));
+  console.log(line("closed loop, 1 hot tenant: reserve + settle (pair)", one.timings.pair, one.seconds));
+  console.log(line(`  reserve`, one.timings.reserve, one.seconds));
+  console.log(line(`  settle`, one.timings.settle, one.seconds));
+  console.log(line(`open loop at ${rate} reservations/s, ${tenantCount} tenants: reserve`, fixed.timings.reserve, fixed.seconds));
+  console.log(line(`  settle`, fixed.timings.settle, fixed.seconds));
+  console.log(line(`  reserve + settle (pair)`, fixed.timings.pair, fixed.seconds));
+  if (fixed.skipped > 0) console.log(`\nopen loop: ${fixed.skipped} of ${fixed.skipped + fixed.timings.pair.length} scheduled reservations found ${concurrency} already in flight and were not sent`);
+  const p99 = pct(fixed.timings.reserve, 99);
+  const achieved = fixed.timings.reserve.length / fixed.seconds;
+  console.log(`\ntarget p99 <= 2 ms at 2,000 reservations/s: reserve p99 ${fmt(p99)} ms at ${achieved.toFixed(0)}/s -> ${p99 <= 2 && achieved >= 0.98 * 2000 ? "met" : "NOT met"}`);
+} finally {
+  await database.close();
+  await sql`drop database if exists ${sql.id(dbName)} with (force)`.execute(admin.kysely);
+  await admin.close();
+}
