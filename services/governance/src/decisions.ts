@@ -7,6 +7,7 @@ import { Code } from "@connectrpc/connect";
 import type { Kysely, Transaction } from "kysely";
 import { clasperError, failedPrecondition, notFound, permissionDenied } from "@clasper/core";
 import { minimumRole, type Principal } from "@clasper/auth";
+import { withTransaction } from "@clasper/db";
 import { DecisionTokenError, type DecisionTokenClaims, type DecisionTokens } from "./decision-token.js";
 import { appendAudit } from "./store/audit.js";
 import {
@@ -49,7 +50,7 @@ export async function openDecision(
 ): Promise<DecisionRow> {
   const existing = await findOpenDecision(db, principal.tenantId, input.executionId, input.toolName);
   if (existing) return existing;
-  return db.transaction().execute(async (trx) => {
+  return withTransaction(db, async (trx) => {
     const row = await createDecision(trx, principal.tenantId, {
       ...input,
       requiredRole: RESOLVER_ROLE,

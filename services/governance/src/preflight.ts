@@ -68,7 +68,7 @@ function isPermission(value: string): value is Permission {
   return (PERMISSIONS as readonly string[]).includes(value);
 }
 
-/** What every answer carries: the risk, the policy evaluation, and the scope asked for. */
+/** The read-only part of a preflight: the risk score and the policy evaluation. */
 interface Assessment {
   risk: RiskResult;
   evaluation: PolicyEvaluation;
@@ -187,7 +187,7 @@ export async function preflight(deps: PreflightDeps, principal: Principal, req: 
     });
   }
   return create(PreflightResponseSchema, {
-    ...common(req, assessment, budget),
+    ...common(assessment, budget),
     decision: DecisionEffect.ALLOW,
     reasons,
     explanation: approval ? "Approved by decision " + approval.decision.decision_id : evaluation.explanation,
@@ -202,7 +202,8 @@ function grantedScopeOf(req: PreflightRequest): GrantedScopeValue {
   return { capabilities: [...req.requestedCapabilities], max_steps: req.maxSteps || DEFAULT_MAX_STEPS, max_cost_micros: req.estimatedCostMicros.toString() };
 }
 
-function common(req: PreflightRequest, assessment: Assessment | undefined, budget: BudgetCheck | undefined) {
+/** What every answer carries: the risk, the policy evaluation and the budget check, when known. */
+function common(assessment: Assessment | undefined, budget: BudgetCheck | undefined) {
   return {
     ...(assessment
       ? {
@@ -240,7 +241,7 @@ async function deny(
       estimated_cost_micros: req.estimatedCostMicros.toString(),
     },
   });
-  return create(PreflightResponseSchema, { ...common(req, assessment, budget), decision: DecisionEffect.DENY, reasons, explanation });
+  return create(PreflightResponseSchema, { ...common(assessment, budget), decision: DecisionEffect.DENY, reasons, explanation });
 }
 
 /** Opens (or re-finds) the pending decision the execution now waits on; nothing is reserved. */
@@ -278,7 +279,7 @@ async function requireApproval(
     deps.decisionTtlSeconds,
   );
   return create(PreflightResponseSchema, {
-    ...common(req, assessment, undefined),
+    ...common(assessment, undefined),
     decision: DecisionEffect.REQUIRE_APPROVAL,
     reasons,
     explanation,

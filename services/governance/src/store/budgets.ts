@@ -16,6 +16,7 @@ import { sql, type Expression, type Kysely, type RawBuilder, type Selectable, ty
 import { uuidv7 } from "@clasper/core";
 import { evaluateBudget, type BudgetCheckResult, type BudgetDefaults, type BudgetFigures } from "../budget-check.js";
 import { emitBudgetEvent } from "./budget-events.js";
+import { preparedStatement } from "./prepared-statement.js";
 import type { GovernanceDatabase } from "./schema.js";
 import type { BudgetPeriodValue, BudgetReservationsTable, BudgetsTable } from "./schema-budgets.js";
 
@@ -32,10 +33,6 @@ export const DEFAULT_RESERVATION_TTL_MS = 15 * 60 * 1000;
 
 function timestamp(now: Date): RawBuilder<Date> {
   return sql<Date>`${now.toISOString()}::timestamptz`;
-}
-
-function micros(value: bigint): RawBuilder<bigint> {
-  return sql<bigint>`${value.toString()}::int8`;
 }
 
 /**
@@ -226,23 +223,23 @@ export async function reserveBudget(db: Executor, tenantId: string, input: Reser
   return outcome;
 }
 
-async function reserveOnce(db: Executor, tenantId: string, input: ReserveInput): Promise<ReserveOutcome | undefined> {
-  const now = timestamp(input.now);
-  const amount = micros(input.amountMicros);
-  const reservationId = uuidv7();
-  const expiresAt = new Date(input.now.getTime() + (input.ttlMs || DEFAULT_RESERVATION_TTL_MS));
+type ReserveParam = "tenantId" | "executionId" | "traceId" | "amount" | "reservationId" | "now" | "expiresAt";
+
+const reserveStatement = preparedStatement((db, p: (name: ReserveParam) => string) => {
+  const now = sql<Date>`${p("now")}::timestamptz`;
+  const amount = sql<bigint>`${p("amount")}::int8`;
   const current = rolledOver("cur", now);
   const fits = sql<boolean>`(dec.spent_eff + dec.reserved_micros - dec.freed + ${amount} <= dec.limit_micros)`;
-  const row = await db
-    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", tenantId).forUpdate())
+  return db
+    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", p("tenantId")).forUpdate())
     .with("expired", (qb) =>
       qb
         .updateTable("budget_reservations")
         .from("cur")
-        .set({ status: "expired", closed_at: input.now, release_reason: "expired" })
+        .set({ status: "expired", closed_at: now, release_reason: "expired" })
         .whereRef("budget_reservations.tenant_id", "=", "cur.tenant_id")
         .where("budget_reservations.status", "=", "open")
-        .where("budget_reservations.expires_at", "<=", input.now)
+        .where("budget_reservations.expires_at", "<=", now)
         .returning("budget_reservations.amount_micros"),
     )
     .with("dec", (qb) =>
@@ -263,8 +260,8 @@ async function reserveOnce(db: Executor, tenantId: string, input: ReserveInput):
             eb
               .selectFrom("budget_reservations")
               .select(sql.lit(1).as("one"))
-              .where("budget_reservations.tenant_id", "=", tenantId)
-              .where("budget_reservations.execution_id", "=", input.executionId),
+              .where("budget_reservations.tenant_id", "=", p("tenantId"))
+              .where("budget_reservations.execution_id", "=", p("executionId")),
           )
           .as("duplicate"),
       ]),
@@ -288,14 +285,14 @@ async function reserveOnce(db: Executor, tenantId: string, input: ReserveInput):
           eb
             .selectFrom("gate")
             .select([
-              sql<string>`${tenantId}::text`.as("tenant_id"),
-              sql<string>`${reservationId}::text`.as("reservation_id"),
-              sql<string>`${input.executionId}::text`.as("execution_id"),
-              sql<string | null>`${input.traceId || null}::text`.as("trace_id"),
+              sql<string>`${p("tenantId")}::text`.as("tenant_id"),
+              sql<string>`${p("reservationId")}::text`.as("reservation_id"),
+              sql<string>`${p("executionId")}::text`.as("execution_id"),
+              sql<string | null>`${p("traceId")}::text`.as("trace_id"),
               amount.as("amount_micros"),
               sql<"open">`'open'`.as("status"),
               now.as("created_at"),
-              timestamp(expiresAt).as("expires_at"),
+              sql<Date>`${p("expiresAt")}::timestamptz`.as("expires_at"),
             ])
             .where("gate.ok", "=", true),
         )
@@ -331,8 +328,20 @@ async function reserveOnce(db: Executor, tenantId: string, input: ReserveInput):
       "gate.exceeded_due",
       "gate.ps_eff",
     ])
-    .selectAll("ins")
-    .executeTakeFirst();
+    .selectAll("ins");
+});
+
+async function reserveOnce(db: Executor, tenantId: string, input: ReserveInput): Promise<ReserveOutcome | undefined> {
+  const expiresAt = new Date(input.now.getTime() + (input.ttlMs || DEFAULT_RESERVATION_TTL_MS));
+  const [row] = await reserveStatement(db, {
+    tenantId,
+    executionId: input.executionId,
+    traceId: input.traceId || null,
+    amount: input.amountMicros.toString(),
+    reservationId: uuidv7(),
+    now: input.now.toISOString(),
+    expiresAt: expiresAt.toISOString(),
+  });
   if (!row) return undefined;
 
   const figures: BudgetFigures = {
@@ -425,19 +434,21 @@ export type SettleOutcome =
  * that expired (its hold already returned) is still charged: the money was spent. Emits
  * budget_warning / budget_exceeded once per period; pass a transaction to make them atomic with it.
  */
-export async function settleBudget(db: Executor, tenantId: string, input: SettleInput): Promise<SettleOutcome> {
-  const now = timestamp(input.now);
-  const actual = micros(input.actualMicros);
+type SettleParam = "tenantId" | "reservationId" | "actual" | "now";
+
+const settleStatement = preparedStatement((db, p: (name: SettleParam) => string) => {
+  const now = sql<Date>`${p("now")}::timestamptz`;
+  const actual = sql<bigint>`${p("actual")}::int8`;
   const current = rolledOver("cur", now);
   const threshold = sql<number>`(dec.alert_threshold * dec.limit_micros)`;
-  const row = await db
-    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", tenantId).forUpdate())
+  return db
+    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", p("tenantId")).forUpdate())
     .with("res", (qb) =>
       qb
         .selectFrom("budget_reservations")
         .innerJoin("cur", "cur.tenant_id", "budget_reservations.tenant_id")
         .selectAll("budget_reservations")
-        .where("budget_reservations.reservation_id", "=", input.reservationId)
+        .where("budget_reservations.reservation_id", "=", p("reservationId"))
         .forUpdate(["budget_reservations"]),
     )
     .with("dec", (qb) =>
@@ -499,8 +510,8 @@ export async function settleBudget(db: Executor, tenantId: string, input: Settle
         .from("gate")
         .set((eb) => ({
           status: "settled",
-          actual_micros: input.actualMicros.toString(),
-          closed_at: input.now,
+          actual_micros: actual,
+          closed_at: now,
           spent_after_micros: eb.ref("gate.spent_new"),
           remaining_after_micros: eb.ref("gate.remaining_after"),
           warning: eb.ref("gate.warning"),
@@ -526,8 +537,16 @@ export async function settleBudget(db: Executor, tenantId: string, input: Settle
       "gate.exceeded as now_exceeded",
       "gate.ps_eff",
       "done.closed_at as done_at",
-    ])
-    .executeTakeFirst();
+    ]);
+});
+
+export async function settleBudget(db: Executor, tenantId: string, input: SettleInput): Promise<SettleOutcome> {
+  const [row] = await settleStatement(db, {
+    tenantId,
+    reservationId: input.reservationId,
+    actual: input.actualMicros.toString(),
+    now: input.now.toISOString(),
+  });
   if (!row) return { status: "not_found" };
 
   if (row.spent_new !== null && row.done_at !== null) {
@@ -619,15 +638,17 @@ export type ReleaseOutcome =
   | { status: "not_found" };
 
 /** Returns an open reservation's hold to the budget without spend (at most once), in one statement. */
-export async function releaseBudget(db: Executor, tenantId: string, reservationId: string, reason: string, now: Date): Promise<ReleaseOutcome> {
-  const row = await db
-    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", tenantId).forUpdate())
+type ReleaseParam = "tenantId" | "reservationId" | "reason" | "now";
+
+const releaseStatement = preparedStatement((db, p: (name: ReleaseParam) => string) =>
+  db
+    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", p("tenantId")).forUpdate())
     .with("res", (qb) =>
       qb
         .selectFrom("budget_reservations")
         .innerJoin("cur", "cur.tenant_id", "budget_reservations.tenant_id")
         .selectAll("budget_reservations")
-        .where("budget_reservations.reservation_id", "=", reservationId)
+        .where("budget_reservations.reservation_id", "=", p("reservationId"))
         .forUpdate(["budget_reservations"]),
     )
     .with("upd", (qb) =>
@@ -643,7 +664,7 @@ export async function releaseBudget(db: Executor, tenantId: string, reservationI
       qb
         .updateTable("budget_reservations")
         .from("res")
-        .set({ status: "released", closed_at: now, release_reason: reason || "released" })
+        .set({ status: "released", closed_at: sql<Date>`${p("now")}::timestamptz`, release_reason: sql<string>`${p("reason")}::text` })
         .whereRef("budget_reservations.tenant_id", "=", "res.tenant_id")
         .whereRef("budget_reservations.reservation_id", "=", "res.reservation_id")
         .where("res.status", "=", "open")
@@ -652,8 +673,11 @@ export async function releaseBudget(db: Executor, tenantId: string, reservationI
     .selectFrom("res")
     .leftJoin("done", (join) => join.onTrue())
     .selectAll("res")
-    .select("done.closed_at as done_at")
-    .executeTakeFirst();
+    .select("done.closed_at as done_at"),
+);
+
+export async function releaseBudget(db: Executor, tenantId: string, reservationId: string, reason: string, now: Date): Promise<ReleaseOutcome> {
+  const [row] = await releaseStatement(db, { tenantId, reservationId, reason: reason || "released", now: now.toISOString() });
   if (!row) return { status: "not_found" };
   const reservation = pickReservation(row);
   if (row.done_at === null) return { status: "closed", releasedMicros: 0n, reservation };
@@ -668,9 +692,12 @@ export async function releaseBudget(db: Executor, tenantId: string, reservationI
  * Returns the holds of a tenant's reservations that expired unsettled, in one statement under the
  * budget row lock (the reconciler's unit of work; Reserve does the same inside its own statement).
  */
-export async function releaseExpiredReservations(db: Executor, tenantId: string, now: Date): Promise<{ count: number; releasedMicros: bigint }> {
-  const row = await db
-    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", tenantId).forUpdate())
+type ExpireParam = "tenantId" | "now";
+
+const expireStatement = preparedStatement((db, p: (name: ExpireParam) => string) => {
+  const now = sql<Date>`${p("now")}::timestamptz`;
+  return db
+    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", p("tenantId")).forUpdate())
     .with("expired", (qb) =>
       qb
         .updateTable("budget_reservations")
@@ -689,13 +716,17 @@ export async function releaseExpiredReservations(db: Executor, tenantId: string,
         .updateTable("budgets")
         .from("freed")
         .set({ reserved_micros: sql<bigint>`${sql.ref("budgets.reserved_micros")} - freed.amount` })
-        .where("budgets.tenant_id", "=", tenantId)
+        .where("budgets.tenant_id", "=", p("tenantId"))
         .where("freed.count", ">", 0)
         .returning("budgets.tenant_id"),
     )
     .selectFrom("freed")
-    .selectAll()
-    .executeTakeFirstOrThrow();
+    .selectAll();
+});
+
+export async function releaseExpiredReservations(db: Executor, tenantId: string, now: Date): Promise<{ count: number; releasedMicros: bigint }> {
+  const [row] = await expireStatement(db, { tenantId, now: now.toISOString() });
+  if (!row) throw new Error("releaseExpiredReservations: the aggregate returned no row");
   return { count: row.count, releasedMicros: row.amount };
 }
 
