@@ -101,7 +101,7 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
       for (const s of r.find(scanned)) candidates.push({ type: r.rule.name, secret: false, priority: CUSTOM_PRIORITY, ...s });
     }
     const findings = resolveOverlaps(candidates, scanned.length);
-    const redacted = replaceSpans(scanned, findings, replacement);
+    const redacted = findings.length === 0 ? scanned : replaceSpans(scanned, findings, replacement);
     const dropped = text.length - scanned.length;
     return { text: dropped > 0 ? `${redacted}[TRUNCATED ${dropped} CHARS]` : redacted, findings };
   }

@@ -12,6 +12,8 @@ export interface Candidate extends Finding {
  * length rather than quadratic in their number.
  */
 export function resolveOverlaps(candidates: Candidate[], textLength: number): Finding[] {
+  // Most text has no candidate at all; a lone one cannot overlap anything.
+  if (candidates.length <= 1) return candidates.map((c) => ({ type: c.type, start: c.start, end: c.end }));
   const ordered = [...candidates].sort(
     (a, b) =>
       Number(b.secret) - Number(a.secret) ||

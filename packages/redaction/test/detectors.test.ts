@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { createRedactor, type DetectorName } from "../src/index.js";
+import { detectorsFor, scan } from "../src/detectors/index.js";
+import { createRedactor, DETECTOR_NAMES, type DetectorName } from "../src/index.js";
+import { generateCorpus } from "./corpus.js";
 
 const redactor = createRedactor();
 /** The exact substrings found, with their types. */
@@ -85,5 +87,29 @@ describe("detector selection", () => {
   });
   it("rejects unknown detector names", () => {
     expect(() => createRedactor({ detectors: ["passport" as DetectorName] })).toThrow(/unknown detectors: passport/);
+  });
+});
+
+describe("detector anchors", () => {
+  // A detector skips text without its anchor, so an anchor missing from some match loses values.
+  it("occur in every value the detectors accept, in the corpus and the cases above", () => {
+    const { positives, negatives } = generateCorpus();
+    const texts = [...positives, ...negatives].map((s) => s.text);
+    for (const { hit, miss } of Object.values(CASES)) texts.push(...hit, ...miss);
+    const lacking: string[] = [];
+    let accepted = 0;
+    for (const detector of detectorsFor(DETECTOR_NAMES)) {
+      expect(detector.anchor.global || detector.anchor.sticky, `${detector.name} anchor keeps no lastIndex`).toBe(false);
+      const unanchored = { ...detector, anchor: /(?:)/ };
+      for (const text of texts) {
+        for (const { start, end } of scan(unanchored, text)) {
+          accepted++;
+          const value = text.slice(start, end);
+          if (!detector.anchor.test(value)) lacking.push(`${detector.name}: ${JSON.stringify(value)}`);
+        }
+      }
+    }
+    expect(accepted).toBeGreaterThan(300);
+    expect(lacking).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ const FILE_EXTENSIONS = new Set(["png", "jpg", "jpeg", "gif", "svg", "webp", "av
 export const email: Detector = {
   name: "email",
   priority: 5,
+  anchor: /@/,
   pattern: new RegExp(
     `(?<!${LOCAL})${LOCAL}{1,64}@(?:${LABEL}\\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\\-])`,
     "g",
@@ -37,6 +38,8 @@ function isValidPhone(text: string): boolean {
 export const phone: Detector = {
   name: "phone",
   priority: 4,
+  // International numbers open with "+" and a digit; every national layout ends "ddd-dddd".
+  anchor: /\+[1-9]|\d{3}[ .\-]\d{4}/,
   pattern: new RegExp(`(?<![\\w+.\\-/])(?:${INTERNATIONAL}|${NANP})(?!\\w|[.\\-]\\d)`, "g"),
   // National layouts are exact; only international ones can run on into a following number.
   accept: (candidate) =>

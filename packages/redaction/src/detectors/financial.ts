@@ -65,6 +65,7 @@ function isCard(candidate: string): boolean {
 export const creditCard: Detector = {
   name: "credit_card",
   priority: 6,
+  anchor: /\d{13}|\d{4}[ \-]\d{3}/,
   // Contiguous, or blocks with one kind of separator (the backreference keeps it consistent).
   pattern: /(?<![\w\-])(?:\d{13,19}|\d{4}([ \-])\d{3,6}(?:\1\d{3,6}){1,3})(?!\w)/g,
   accept: (candidate) => longestValidPrefix(candidate, " -", isCard),
@@ -95,6 +96,7 @@ function acceptIban(candidate: string): number {
 export const iban: Detector = {
   name: "iban",
   priority: 6,
+  anchor: /[A-Z]{2}\d{2}/,
   pattern: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}/g,
   accept: acceptIban,
 };
@@ -103,5 +105,6 @@ export const iban: Detector = {
 export const usSsn: Detector = {
   name: "us_ssn",
   priority: 5,
+  anchor: /\d{3}-\d{2}-\d{4}/,
   pattern: /(?<![\w\-])(?!000|666|9)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\w|-\d)/g,
 };
