@@ -65,7 +65,7 @@ export async function serveAll(env: Env = process.env): Promise<RunningSystem> {
     });
   for (const name of SERVICE_NAMES) {
     const module = SERVICE_MODULES[name];
-    const routes = module.build({ db: module.schema ? database : undefined, peers, logger: logger.child({ service: name }), env });
+    const routes = module.build({ db: module.schema ? database : undefined, peers, logger: logger.child({ service: name }), env, telemetry });
     transports[name] = inMemoryTransport({
       routes,
       health: health(name),

@@ -2,6 +2,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import type { Migration } from "kysely";
 import type { Logger } from "pino";
 import type { Database } from "@clasper/db";
+import type { Telemetry } from "@clasper/telemetry";
 import type { ServiceName } from "./names.js";
 import type { PeerClients } from "./peers.js";
 
@@ -14,6 +15,12 @@ export interface ServiceDeps {
   readonly peers: PeerClients;
   readonly logger: Logger;
   readonly env: Env;
+  /**
+   * The process's tracing; services that record execution spans (runtime) start them on its
+   * tracer so span delivery ships them to the trace service. Absent in tools that only list
+   * routes.
+   */
+  readonly telemetry?: Telemetry;
 }
 
 /** The contract every services/<name> package exports as its default. */

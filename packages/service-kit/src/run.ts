@@ -58,7 +58,7 @@ export async function runService(module: ServiceModule, env: Env = process.env):
   const contextSigner = createContextSigner(config.CLASPER_INTERNAL_SECRET);
   if (peerUrls.trace) startSpanDelivery({ telemetry, peers, signer: contextSigner, metrics, logger });
   else logger.warn("CLASPER_TRACE_URL is not set; execution spans are not delivered to the trace service");
-  const routes = module.build({ db, peers, logger, env });
+  const routes = module.build({ db, peers, logger, env, telemetry });
   const health = createHealthRegistry([module.name, SERVICE_DESCRIPTORS[module.name].typeName], async () => {
     if (db) await db.ping();
   });

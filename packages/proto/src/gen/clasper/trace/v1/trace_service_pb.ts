@@ -155,7 +155,7 @@ export const ListTracesRequestSchema: GenMessage<ListTracesRequest> = /*@__PURE_
   messageDesc(file_clasper_trace_v1_trace_service, 0);
 
 /**
- * GET /traces answer. All filters are applied in the query, so total and paging are exact.
+ * GET /traces answer. All filters are applied in the query, so paging is exact.
  *
  * @generated from message clasper.trace.v1.ListTracesResponse
  */
@@ -168,7 +168,8 @@ export type ListTracesResponse = Message<"clasper.trace.v1.ListTracesResponse"> 
   traces: TraceSummary[];
 
   /**
-   * Matching traces.
+   * Matching traces, counted up to 1,000: a value of 1,000 means "1,000 or more" (an exact count
+   * over millions of traces would cost more than the page itself).
    *
    * @generated from field: int32 total = 2;
    */
