@@ -1,20 +1,55 @@
-// `pnpm bench gateway [--duration S] [--connections N] [--postgres URL]`
+// `pnpm bench gateway [--duration S] [--connections N] [--postgres URL] [--cpu-prof-dir DIR]`
 // What the REST edge costs: GET and POST /retention/policy through the one-process system
 // (JWT verification, request binding, signed internal context, in-memory Connect call with the full
 // interceptor stack, a database round trip, JSON rendering) against a baseline bare Node HTTP
 // server answering the same JSON, measured in the same run with the same load generator.
 import { parseArgs } from "node:util";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { SignJWT } from "jose";
 import { freePort, load, row, startChild } from "./_support.mjs";
+
+/**
+ * CPU seconds (user + system) a child process has used so far, from /proc (Linux). Throughput on
+ * a shared, noisy machine swings with its neighbours; CPU per request does not, so A/B
+ * comparisons read this column. Undefined elsewhere.
+ */
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One load run, plus the server's CPU µs per answered request over the run. */
+async function measured(pid, options) {
+  const before = cpuSeconds(pid);
+  const figures = await load(options);
+  const after = cpuSeconds(pid);
+  return { ...figures, cpuUs: before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / figures.total };
+}
+
+const cpuCell = (figures) => (figures.cpuUs === undefined ? "n/a" : figures.cpuUs.toFixed(0));
 
 const { values } = parseArgs({
   options: {
     duration: { type: "string", default: "10" },
     connections: { type: "string", default: "32" },
     postgres: { type: "string" },
+    /** Directory for a V8 CPU profile of the system process (written when it stops). */
+    "cpu-prof-dir": { type: "string" },
   },
 });
 const duration = Number(values.duration);
@@ -29,7 +64,8 @@ const baseline = await startChild(process.execPath, ["-e", baselineScript], { ur
 
 const port = await freePort();
 const dataDir = await mkdtemp(path.join(tmpdir(), "clasper-bench-"));
-const system = await startChild(process.execPath, [path.join(root, "packages/cli/dist/bin.js"), "serve"], {
+const profileArgs = values["cpu-prof-dir"] ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(values["cpu-prof-dir"])}`] : [];
+const system = await startChild(process.execPath, [...profileArgs, path.join(root, "packages/cli/dist/bin.js"), "serve"], {
   env: {
     CLASPER_PORT: String(port),
     CLASPER_HOST: "127.0.0.1",
@@ -55,16 +91,18 @@ try {
   // Warm-up: JIT, connection pools, first PGlite pages.
   await load({ url: `http://127.0.0.1:${baselinePort}/`, connections, duration: 2 });
   await load({ url: gateway, method: "POST", headers: auth, body, connections, duration: 2 });
-  const base = await load({ url: `http://127.0.0.1:${baselinePort}/`, connections, duration });
-  const read = await load({ url: gateway, headers: auth, connections, duration });
-  const write = await load({ url: gateway, method: "POST", headers: auth, body, connections, duration });
+  const loadBefore = loadavg()[0];
+  const base = await measured(baseline.child.pid, { url: `http://127.0.0.1:${baselinePort}/`, connections, duration });
+  const read = await measured(system.child.pid, { url: gateway, headers: auth, connections, duration });
+  const write = await measured(system.child.pid, { url: gateway, method: "POST", headers: auth, body, connections, duration });
   console.log(`\ncommand: pnpm bench gateway --duration ${duration} --connections ${connections}${values.postgres ? " --postgres <url>" : ""}`);
-  console.log(`database: ${values.postgres ? "PostgreSQL" : "embedded PGlite"}, node ${process.version}, ${connections} connections, ${duration} s per run\n`);
-  console.log("| run | req/s | p50 ms | p99 ms | throughput vs baseline | added p50 ms | added p99 ms |");
-  console.log("|---|---|---|---|---|---|---|");
-  console.log(row("baseline: bare node:http, same JSON", base));
-  console.log(row("GET /retention/policy via gateway", read, base));
-  console.log(row("POST /retention/policy via gateway", write, base));
+  console.log(`database: ${values.postgres ? "PostgreSQL" : "embedded PGlite"}, node ${process.version}, ${connections} connections, ${duration} s per run`);
+  console.log(`load average (1 min) before / after: ${loadBefore.toFixed(2)} / ${loadavg()[0].toFixed(2)}\n`);
+  console.log("| run | req/s | p50 ms | p99 ms | throughput vs baseline | added p50 ms | added p99 ms | server CPU µs/req |");
+  console.log("|---|---|---|---|---|---|---|---|");
+  console.log(`${row("baseline: bare node:http, same JSON", base)} ${cpuCell(base)} |`);
+  console.log(`${row("GET /retention/policy via gateway", read, base)} ${cpuCell(read)} |`);
+  console.log(`${row("POST /retention/policy via gateway", write, base)} ${cpuCell(write)} |`);
 } finally {
   await system.stop();
   await baseline.stop();

@@ -133,6 +133,22 @@ function cpuSeconds(pid) {
   }
 }
 
+/** CPU seconds of the database's server processes serving `dbName` (per pid), by application name. */
+async function backendCpu(admin, dbName, ownApp) {
+  const { rows } = await admin.query(
+    "select pid from pg_stat_activity where datname = $1 and (application_name = $2) = $3",
+    [dbName, BASELINE_APP, ownApp === BASELINE_APP],
+  );
+  return new Map(rows.map((r) => [r.pid, cpuSeconds(r.pid) ?? 0]));
+}
+
+/** CPU seconds the backends used between two backendCpu snapshots (new backends count from 0). */
+function cpuBetween(before, after) {
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  return total;
+}
+
 /** Runs `senders` loops of `send(batch)` for `seconds`; returns spans/s and the spans sent. */
 async function sustained(send) {
   const deadline = Date.now() + seconds * 1000;
@@ -161,7 +177,9 @@ url.pathname = `/${dbName}`;
 
 const port = await freePort();
 let service;
-const pool = new pg.Pool({ connectionString: url.toString(), max: senders });
+// The baseline's own connections carry this name, so the service's backends can be told apart.
+const BASELINE_APP = "clasper-bench-baseline";
+const pool = new pg.Pool({ connectionString: url.toString(), max: senders, application_name: BASELINE_APP });
 try {
   const profile = values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : [];
   service = await startChild(process.execPath, [...profile, path.join(root, "packages/cli/dist/bin.js"), "serve", "--service", "trace"], {
@@ -198,10 +216,14 @@ try {
     // Warm-up: JIT, connection pools, the redactor, the first pages of the tables.
     await Promise.all(Array.from({ length: senders }, () => rpc(batch())));
     await Promise.all(Array.from({ length: senders }, () => plainInsert(batch())));
-    const { rate: base } = await sustained(plainInsert);
+    const baseDbBefore = await backendCpu(admin, dbName, BASELINE_APP);
+    const { rate: base, spans: baseSpans } = await sustained(plainInsert);
+    const baseDb = cpuBetween(baseDbBefore, await backendCpu(admin, dbName, BASELINE_APP));
     const cpuBefore = cpuSeconds(service.child.pid);
+    const dbBefore = await backendCpu(admin, dbName, "service");
     const { rate: ingest, spans: ingested } = await sustained(rpc);
     const cpuAfter = cpuSeconds(service.child.pid);
+    const ingestDb = cpuBetween(dbBefore, await backendCpu(admin, dbName, "service"));
     const spansPerBatch = tracesPerBatch * 8;
     console.log(`\ncommand: pnpm bench ingest --seconds ${seconds} --senders ${senders} --traces-per-batch ${tracesPerBatch}${values.postgres ? " --postgres <url>" : ""}`);
     console.log(`PostgreSQL ${(await admin.query("show server_version")).rows[0].server_version}, node ${process.version}, ${senders} senders, ${spansPerBatch} spans per batch (${tracesPerBatch} traces × 8 spans), ${seconds} s per run\n`);
@@ -212,6 +234,10 @@ try {
     if (cpuBefore !== undefined && cpuAfter !== undefined) {
       const perSpan = ((cpuAfter - cpuBefore) / ingested) * 1e6;
       console.log(`\ntrace service CPU: ${perSpan.toFixed(0)} µs per span (≈ ${(1e6 / perSpan).toFixed(0)} spans/s per core for the service alone)`);
+      console.log(
+        `PostgreSQL CPU (the service's backends): ${((ingestDb / ingested) * 1e6).toFixed(0)} µs per span; ` +
+          `baseline's backends: ${((baseDb / baseSpans) * 1e6).toFixed(0)} µs per span`,
+      );
     }
     console.log(`load average during the run: ${(await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(", ")} on ${(await import("node:os")).cpus().length} cores`);
   } finally {

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { unauthenticated } from "@clasper/core";
 import { decodeJwt } from "jose";
-import { CONTEXT_HEADER, type ContextSigner, type ContextVerifier, type InternalContext } from "./context.js";
+import { CONTEXT_HEADER, verifierTrustingOwnTokens, type ContextSigner, type ContextVerifier, type InternalContext } from "./context.js";
 import { AuthError } from "./errors.js";
 import { buildPrincipal, type Principal } from "./principal.js";
 import { procedurePermissions } from "./procedure-rules.js";
@@ -26,6 +26,8 @@ export const callContextKey = createContextKey<CallContext | undefined>(undefine
 interface Scope {
   call: CallContext;
   signer: ContextSigner | undefined;
+  /** `exp` of call.token in ms, decoded once per token rather than once per peer call. */
+  tokenExpiresAtMs?: number;
 }
 
 /**
@@ -47,12 +49,15 @@ export interface ServerAuthOptions {
 
 /** Verifies the internal context, authorizes the procedure, and exposes the caller to the handler. */
 export function serverAuthInterceptor(options: ServerAuthOptions): Interceptor {
+  // One process: contexts its own signer minted (the gateway's, runAsService's) are answered from
+  // the signer's record instead of a second HMAC pass; see verifierTrustingOwnTokens.
+  const verifier = options.signer ? verifierTrustingOwnTokens(options.verifier, options.signer) : options.verifier;
   return (next) => async (req) => {
     const token = req.header.get(CONTEXT_HEADER);
     if (!token) throw unauthenticated(`missing ${CONTEXT_HEADER} header`, "missing_token");
     let verified: InternalContext;
     try {
-      verified = await options.verifier.verify(token);
+      verified = await verifier.verify(token);
     } catch (err) {
       throw err instanceof AuthError ? err.toConnectError() : err;
     }
@@ -89,10 +94,11 @@ export function forwardContextInterceptor(options: { refreshWithinSec?: number }
 
 async function freshToken(scope: Scope, refreshWithinMs: number): Promise<string> {
   if (!scope.signer) return scope.call.token;
-  const exp = decodeJwt(scope.call.token).exp ?? 0;
-  if (exp * 1000 - Date.now() > refreshWithinMs) return scope.call.token;
+  scope.tokenExpiresAtMs ??= (decodeJwt(scope.call.token).exp ?? 0) * 1000;
+  if (scope.tokenExpiresAtMs - Date.now() > refreshWithinMs) return scope.call.token;
   // Same principal and request id, new expiry; later calls in this scope reuse it.
   scope.call.token = await scope.signer.sign({ principal: scope.call.principal, requestId: scope.call.requestId });
+  scope.tokenExpiresAtMs = undefined;
   return scope.call.token;
 }
 

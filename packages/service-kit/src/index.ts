@@ -6,6 +6,7 @@ export * from "./listener.js";
 export * from "./probes.js";
 export * from "./serve.js";
 export * from "./mesh.js";
+export * from "./direct-transport.js";
 export * from "./interceptors.js";
 export * from "./validation.js";
 export * from "./implement.js";

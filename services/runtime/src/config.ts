@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { ConfigError, parseConfig } from "@clasper/core";
+import { Code } from "@connectrpc/connect";
+import { clasperError, flag, parseConfig } from "@clasper/core";
 import type { Env } from "@clasper/service-kit";
 
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
@@ -13,6 +14,8 @@ const runtimeConfigShape = {
   LLM_MODEL_CHEAP: z.string().min(1).optional(),
   /** Any endpoint that speaks the provider's wire protocol (a proxy, a local server, a stub). */
   LLM_BASE_URL: z.string().url({ message: "must be an http(s) URL" }).optional(),
+  /** Wire protocol override for LLM_BASE_URL endpoints; default: the model's own API in pi-ai. */
+  LLM_API: z.enum(["openai-completions", "openai-responses", "anthropic-messages"]).optional(),
   OPENAI_API_KEY: z.string().optional(),
   ANTHROPIC_API_KEY: z.string().optional(),
   GEMINI_API_KEY: z.string().optional(),
@@ -40,6 +43,8 @@ const runtimeConfigShape = {
   CLASPER_RETRY_JITTER: z.coerce.number().min(0).max(1).default(0.2),
   CLASPER_CONTROL_PLANE_TIMEOUT_MS: positiveInt(30_000, 600_000),
   CLASPER_WEBHOOK_TIMEOUT_MS: positiveInt(10_000, 120_000),
+  /** Lets webhooks target loopback and private addresses (local development, tests). */
+  CLASPER_WEBHOOK_ALLOW_PRIVATE: flag(false),
   /** Lifetime of a minted X-Agent-Token, seconds. */
   CLASPER_AGENT_TOKEN_TTL_SECONDS: positiveInt(300, 7200),
   /** Worst-case output tokens reserved per model call when the request sets none. */
@@ -78,11 +83,18 @@ export function apiKeyOf(config: RuntimeConfig, provider: string): string | unde
   return undefined;
 }
 
-/** What an execution that talks to the Control Plane needs; a clear error when it is missing. */
+/**
+ * What an execution that talks to the Control Plane needs. Checked per execution, not at start,
+ * so a deployment that only serves /llm-task and /compact runs without a backend; the caller gets
+ * a 503 naming the missing variable.
+ */
 export function backendSettings(config: RuntimeConfig): { url: string; secret: string } {
-  const problems: { variable: string; reason: string }[] = [];
-  if (!config.BACKEND_URL) problems.push({ variable: "BACKEND_URL", reason: "is required to reach the Control Plane backend" });
-  if (!config.AGENT_JWT_SECRET) problems.push({ variable: "AGENT_JWT_SECRET", reason: "is required to mint X-Agent-Token for the Control Plane backend" });
-  if (problems.length > 0) throw new ConfigError(problems);
+  const missing = [!config.BACKEND_URL && "BACKEND_URL", !config.AGENT_JWT_SECRET && "AGENT_JWT_SECRET"].filter(Boolean);
+  if (missing.length > 0) {
+    throw clasperError(Code.FailedPrecondition, `the runtime is not configured for the Control Plane: set ${missing.join(" and ")}`, {
+      reason: "backend_not_configured",
+      httpStatus: 503,
+    });
+  }
   return { url: config.BACKEND_URL!, secret: config.AGENT_JWT_SECRET! };
 }
