@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startOneProcess, type TestSystem } from "./support/system.js";
 
 const otherOs = process.platform === "win32" ? "linux" : "win32";
@@ -49,9 +49,9 @@ describe("GET /skills through the gateway", () => {
     const token = await sys.token();
     const before = await sys.call("GET", "/skills", { token });
     await write("skills/notes/SKILL.md", "Take notes.");
-    await new Promise((r) => setTimeout(r, 1100));
+    // Served within about one cache TTL (1 s by default), without a restart.
+    await vi.waitFor(async () => expect((await sys.call("GET", "/skills", { token })).body.total).toBe(5), { timeout: 5000, interval: 100 });
     const after = await sys.call("GET", "/skills", { token });
-    expect(after.body.total).toBe(5);
     expect(after.body.enabled).toBe(2);
     expect(after.body.version_hash).not.toBe(before.body.version_hash);
   });

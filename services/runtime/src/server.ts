@@ -4,6 +4,9 @@ import type { ServiceDeps } from "@clasper/service-kit";
 import { runtimeConfig } from "./config.js";
 import { createGovernance } from "./governance.js";
 import { AgentHandlers } from "./handlers/agents.js";
+import { CompactHandlers } from "./handlers/compact.js";
+import { LlmTaskHandlers } from "./handlers/llm-task.js";
+import { UsageHandlers } from "./handlers/usage.js";
 import { createLlmCaller } from "./llm/call.js";
 import { routes } from "./routes.js";
 import type { RuntimeContext } from "./runtime-context.js";
@@ -23,5 +26,5 @@ export function build(deps: ServiceDeps): (router: ConnectRouter) => void {
     llm: createLlmCaller(config, tracer),
     logger: deps.logger,
   };
-  return routes(new AgentHandlers(rt));
+  return routes(new AgentHandlers(rt), new LlmTaskHandlers(rt), new CompactHandlers(rt), new UsageHandlers(deps.peers));
 }

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ListWorkspaceSkillsRequestSchema, ResolveWorkspaceRequestSchema } from "@clasper/proto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { WorkspaceResolutionHandlers } from "../src/handlers/resolution.js";
 import { WorkspaceResolver } from "../src/workspace/resolver.js";
 import { callerContext } from "./support/caller.js";
@@ -79,8 +79,9 @@ describe("ResolveWorkspace", () => {
   it("serves a new version after a file changes", async () => {
     const before = await handlers.resolveWorkspace(create(ResolveWorkspaceRequestSchema, {}), callerContext());
     await ws.write("skills/notes/SKILL.md", "---\npermissions: {tools: [post_message]}\n---\nTake better notes.");
-    const after = await handlers.resolveWorkspace(create(ResolveWorkspaceRequestSchema, { includeContents: true }), callerContext());
-    expect(after.versionHash).not.toBe(before.versionHash);
+    const next = () => handlers.resolveWorkspace(create(ResolveWorkspaceRequestSchema, { includeContents: true }), callerContext());
+    await vi.waitFor(async () => expect((await next()).versionHash).not.toBe(before.versionHash));
+    const after = await next();
     expect(after.skills.find((s) => s.name === "notes")).toMatchObject({ instructions: "Take better notes.", allowedTools: ["post_message"] });
   });
 });

@@ -3,7 +3,7 @@ import { symlink } from "node:fs/promises";
 import path from "node:path";
 import { ConnectError, Code } from "@connectrpc/connect";
 import { errorInfoOf } from "@clasper/core";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { workspaceConfig, type WorkspaceLimits } from "../src/config.js";
 import { WorkspaceResolver } from "../src/workspace/resolver.js";
 import { tempWorkspace } from "./support/workspace-dir.js";
@@ -48,17 +48,17 @@ describe("workspace version hash", () => {
 
   it("changes when a file's content, name or presence changes", async () => {
     const ws = await workspace({ "SOUL.md": "persona", "AGENTS.md": "rules" });
-    const resolver = resolverFor(ws.root);
-    const hashes = [(await resolver.resolve()).versionHash];
+    const fresh = async () => (await resolverFor(ws.root).resolve()).versionHash;
+    const hashes = [await fresh()];
     await ws.write("SOUL.md", "persona v2");
-    hashes.push((await resolver.resolve()).versionHash);
+    hashes.push(await fresh());
     await ws.write("TOOLS.md", "tools");
-    hashes.push((await resolver.resolve()).versionHash);
+    hashes.push(await fresh());
     await ws.remove("TOOLS.md");
-    expect((await resolver.resolve()).versionHash).toBe(hashes[1]);
+    expect(await fresh()).toBe(hashes[1]);
     await ws.remove("AGENTS.md");
     await ws.write("RULES.md", "rules"); // same content, other path
-    hashes.push((await resolver.resolve()).versionHash);
+    hashes.push(await fresh());
     expect(new Set(hashes).size).toBe(4);
   });
 
@@ -87,9 +87,21 @@ describe("workspace cache", () => {
     now += 499;
     expect(await resolver.resolve()).toBe(first);
     now += 1;
-    const second = await resolver.resolve();
-    expect(second.versionHash).not.toBe(first.versionHash);
-    expect(second.files[0]!.content).toBe("two!");
+    // The first request after the TTL is answered at once and starts the refresh.
+    expect(await resolver.resolve()).toBe(first);
+    await vi.waitFor(async () => expect((await resolver.resolve()).versionHash).not.toBe(first.versionHash));
+    expect((await resolver.resolve()).files[0]!.content).toBe("two!");
+  });
+
+  it("drops the cache when a background refresh fails, so the next request sees the error", async () => {
+    const ws = await workspace({ "SOUL.md": "one" });
+    const resolver = resolverFor(ws.root);
+    await resolver.resolve();
+    await ws.write("SOUL.md", "x".repeat(2 * 1024 * 1024));
+    await vi.waitFor(async () => {
+      const err = await resolver.resolve().then(() => undefined, (e: unknown) => e);
+      expect((err as ConnectError | undefined)?.rawMessage).toContain("CLASPER_WORKSPACE_MAX_FILE_BYTES");
+    });
   });
 
   it("keeps the same object when nothing changed, and shares one refresh between concurrent callers", async () => {

@@ -23,7 +23,7 @@ describe("SKILL.md front matter", () => {
       allowedTools: ["list_tasks", "create_task", "post_message", "create_document"],
     });
     expect(parsed.description).toMatch(/^Create, find and update tasks/);
-    expect(parsed.instructions).toMatch(/^# Task management/);
+    expect(parsed.instructions).toMatch(/^When the user asks for work to be tracked:/);
     expect(parsed.metadata).toEqual({ openclaw: { emoji: "✅" } });
   });
 

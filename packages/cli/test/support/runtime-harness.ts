@@ -12,7 +12,7 @@ export const AGENT_SECRET = "runtime-test-agent-secret-0123456789abcdef";
 export const PROTOCOL_ENV: Record<StubProtocol, (stub: StubProvider) => Record<string, string>> = {
   "openai-completions": (stub) => ({ LLM_PROVIDER: "openai", LLM_API: "openai-completions", LLM_MODEL_DEFAULT: "gpt-4o-mini", LLM_BASE_URL: `${stub.url}/v1` }),
   "openai-responses": (stub) => ({ LLM_PROVIDER: "openai", LLM_API: "openai-responses", LLM_MODEL_DEFAULT: "gpt-4o-mini", LLM_BASE_URL: `${stub.url}/v1` }),
-  "anthropic-messages": (stub) => ({ LLM_PROVIDER: "anthropic", LLM_API: "anthropic-messages", LLM_MODEL_DEFAULT: "claude-sonnet-4-20250514", LLM_BASE_URL: stub.url }),
+  "anthropic-messages": (stub) => ({ LLM_PROVIDER: "anthropic", LLM_API: "anthropic-messages", LLM_MODEL_DEFAULT: "claude-haiku-4-5", LLM_BASE_URL: stub.url }),
 };
 
 export interface RuntimeHarness {

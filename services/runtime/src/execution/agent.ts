@@ -108,7 +108,7 @@ function historyMessages(history: readonly ChatMessage[], model: ResolvedModel):
   return out;
 }
 
-function traceIdOf(span: Span): string {
+export function traceIdOf(span: Span): string {
   const id = span.spanContext().traceId;
   // Tracing off (no telemetry in this host): still a unique id for keys and the response.
   return /^0+$/.test(id) ? randomBytes(16).toString("hex") : id;
@@ -308,7 +308,7 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
     throw error;
   } finally {
     try {
-      await Promise.all([...audits, reservation ? settle(rt, reservation, meter, costUnknown, primary.id) : Promise.resolve()]);
+      await Promise.all([...audits, reservation ? settleReservation(rt, reservation, meter, costUnknown, primary.id) : Promise.resolve()]);
     } finally {
       root.setAttributes({ [ATTR.costMicros]: meter.totalMicros });
       root.end();
@@ -317,7 +317,7 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
 }
 
 /** Actual cost; the whole reservation when a response broke off before reporting usage; nothing ran → release. */
-async function settle(rt: RuntimeContext, reservation: { id: string; micros: number }, meter: Meter, costUnknown: boolean, model: string): Promise<void> {
+export async function settleReservation(rt: RuntimeContext, reservation: { id: string; micros: number }, meter: Meter, costUnknown: boolean, model: string): Promise<void> {
   try {
     if (costUnknown) await rt.governance.settle(reservation.id, Math.max(reservation.micros, meter.totalMicros), model, tokenUsageOf(meter));
     else if (meter.totalMicros === 0 && meter.input === 0 && meter.output === 0) await rt.governance.release(reservation.id, "nothing_ran");

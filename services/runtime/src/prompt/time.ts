@@ -42,6 +42,18 @@ export function isValidTimeZone(timeZone: string): boolean {
  * An unknown zone is the caller's input (metadata.timezone), so it is a 400 naming that field.
  */
 export function timeContextSection(now: Date, timeZone: string): string {
+  // The text changes once a minute; formatting costs more than the rest of the prompt together.
+  const minute = Math.floor(now.getTime() / 60_000);
+  const last = lastSection.get(timeZone);
+  if (last && last.minute === minute) return last.text;
+  const text = formatSection(now, timeZone);
+  lastSection.set(timeZone, { minute, text });
+  return text;
+}
+
+const lastSection = new Map<string, { minute: number; text: string }>();
+
+function formatSection(now: Date, timeZone: string): string {
   let f: ZoneFormatters;
   try {
     f = formattersFor(timeZone);

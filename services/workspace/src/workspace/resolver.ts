@@ -19,10 +19,10 @@ interface CacheEntry {
 }
 
 /**
- * Resolves the deployment's workspace directory. Within the TTL a resolution is answered from
- * memory without touching the disk; after it, one walk with stat only decides whether anything
- * changed (paths, sizes, mtimes), and only then are files read and hashed again. Concurrent
- * callers share one refresh.
+ * Resolves the deployment's workspace directory. A resolution is answered from memory; once it is
+ * older than the TTL, a request starts one background walk with stat only that decides whether
+ * anything changed (paths, sizes, mtimes), and only then are files read and hashed again. So a
+ * change is served within about one TTL, and no request waits for the disk except the first.
  */
 export class WorkspaceResolver {
   private cache: CacheEntry | undefined;
@@ -36,7 +36,18 @@ export class WorkspaceResolver {
 
   resolve(): Promise<ResolvedWorkspace> {
     const cache = this.cache;
-    if (cache && this.clock() - cache.checkedAt < this.config.cacheTtlMs) return Promise.resolve(cache.resolved);
+    if (!cache) return this.startRefresh();
+    if (this.clock() - cache.checkedAt >= this.config.cacheTtlMs) {
+      // Stale while revalidating: requests never wait for the walk once something was served. A
+      // failed refresh drops the cache, so the next request waits and sees the error.
+      this.startRefresh().catch(() => {
+        this.cache = undefined;
+      });
+    }
+    return Promise.resolve(cache.resolved);
+  }
+
+  private startRefresh(): Promise<ResolvedWorkspace> {
     this.inflight ??= this.refresh().finally(() => {
       this.inflight = undefined;
     });

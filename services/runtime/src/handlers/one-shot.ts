@@ -1,0 +1,109 @@
+import { Code } from "@connectrpc/connect";
+import { context, ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
+import type { Context } from "@mariozechner/pi-ai";
+import { clasperError, uuidv7 } from "@clasper/core";
+import { AuditEventType } from "@clasper/proto";
+import { ATTR, GENAI_OPERATION } from "@clasper/telemetry";
+import { executionError, errorCodeOf, settleReservation, traceIdOf } from "../execution/agent.js";
+import { preflightDenialError } from "../governance.js";
+import { LlmCallError, textOf } from "../llm/call.js";
+import { modelChain } from "../llm/models.js";
+import { addMeter, emptyMeter, worstCaseMicros, type Meter } from "../llm/usage.js";
+import { estimateTokens } from "../prompt/index.js";
+import type { RuntimeContext } from "../runtime-context.js";
+
+export interface OneShotRequest {
+  source: "llm_task" | "compact";
+  model: string;
+  /** One or more model calls (llm-task repairs once) made through `call`. */
+  run(call: (context: Context) => Promise<string>): Promise<unknown>;
+  /** Prompt text used for the reservation's estimate. */
+  estimateText: string;
+  temperature: number;
+  maxTokens?: number | undefined;
+  /** Model calls the run may make (the reservation covers all of them). */
+  calls: number;
+}
+
+export interface OneShotResult<T> {
+  value: T;
+  meter: Meter;
+  traceId: string;
+  model: string;
+}
+
+/**
+ * A governed, traced execution without tools (POST /llm-task, /compact): the same preflight,
+ * reservation, chat spans, settlement and audit as an agent turn.
+ */
+export async function runOneShot<T>(rt: RuntimeContext, req: OneShotRequest, signal: AbortSignal): Promise<OneShotResult<T>> {
+  const models = modelChain(rt.config, req.model);
+  const primary = models[0]!;
+  const executionId = uuidv7();
+  const caller = trace.getSpan(context.active());
+  const root = rt.tracer.startSpan(`${GENAI_OPERATION.invokeAgent} ${req.source}`, {
+    root: true,
+    ...(caller ? { links: [{ context: caller.spanContext() }] } : {}),
+    attributes: {
+      [ATTR.operationName]: GENAI_OPERATION.invokeAgent,
+      [ATTR.agentName]: req.source,
+      [ATTR.providerName]: primary.provider,
+      [ATTR.requestModel]: primary.id,
+      [ATTR.executionId]: executionId,
+      [ATTR.source]: req.source,
+      [ATTR.workspaceId]: "default",
+    },
+  });
+  const traceId = traceIdOf(root);
+  const parent = trace.setSpan(ROOT_CONTEXT, root);
+  const meter = emptyMeter();
+  const scope = { traceId, workspaceId: "default", executionId };
+  let reservation: { id: string; micros: number } | undefined;
+  let costUnknown = false;
+  const audits: Promise<void>[] = [];
+  const execSignal = AbortSignal.any([signal, AbortSignal.timeout(rt.config.CLASPER_EXECUTION_TIMEOUT_MS)]);
+  try {
+    const estimate = worstCaseMicros(models.map((m) => m.model), estimateTokens(req.estimateText), req.maxTokens ?? rt.config.CLASPER_RESERVE_OUTPUT_TOKENS, req.calls);
+    const gate = await rt.governance.preflight(
+      { executionId, traceId, workspaceId: "default", permission: "agent:execute", model: primary.id, provider: primary.provider, estimatedCostMicros: BigInt(estimate), requestedCapabilities: ["llm"], maxSteps: req.calls, temperature: req.temperature },
+      parent,
+    );
+    if (gate.effect === "deny") {
+      root.setAttribute(ATTR.executionStatus, "blocked");
+      throw preflightDenialError(gate.response);
+    }
+    if (gate.effect === "require_approval") {
+      root.setAttribute(ATTR.executionStatus, "blocked");
+      throw clasperError(Code.FailedPrecondition, "approval required before this call can run", { reason: "approval_required", httpStatus: 409 });
+    }
+    reservation = { id: gate.reservationId, micros: gate.reservedMicros };
+    audits.push(rt.governance.audit(AuditEventType.AGENT_EXECUTION_STARTED, scope, "started", { source: req.source, model: primary.id }));
+    let attempts = 0;
+    const value = (await req.run(async (ctx) => {
+      try {
+        const result = await rt.llm.call({ models, context: ctx, temperature: req.temperature, signal: execSignal, parent, firstAttempt: attempts + 1, ...(req.maxTokens ? { maxTokens: req.maxTokens } : {}) });
+        attempts += result.attempts;
+        addMeter(meter, result.meter);
+        return textOf(result.message);
+      } catch (err) {
+        if (err instanceof LlmCallError) {
+          addMeter(meter, err.meter);
+          costUnknown ||= err.costUnknown;
+        }
+        throw err;
+      }
+    })) as T;
+    audits.push(rt.governance.audit(AuditEventType.AGENT_EXECUTION_COMPLETED, scope, "completed", { source: req.source, cost_micros: meter.totalMicros }));
+    return { value, meter, traceId, model: primary.id };
+  } catch (err) {
+    const error = executionError(err);
+    root.setAttribute(ATTR.errorType, errorCodeOf(error));
+    root.setStatus({ code: SpanStatusCode.ERROR, message: error.rawMessage });
+    if (reservation) audits.push(rt.governance.audit(AuditEventType.AGENT_EXECUTION_FAILED, scope, "failed", { source: req.source, error_code: errorCodeOf(error) }));
+    throw error;
+  } finally {
+    await Promise.all([...audits, reservation ? settleReservation(rt, reservation, meter, costUnknown, primary.id) : Promise.resolve()]);
+    root.setAttribute(ATTR.costMicros, meter.totalMicros);
+    root.end();
+  }
+}
