@@ -2,7 +2,7 @@ import { sql, type Kysely } from "kysely";
 
 // Frozen in time: later changes get a new migration, never an edit here.
 //
-// The tamper-evident audit log (docs/governance/audit.md). Each tenant's entries form a hash chain
+// The tamper-evident audit log (docs/GOVERNANCE.md ("The audit log")). Each tenant's entries form a hash chain
 // ordered by a gap-free `seq`; `audit_heads` holds each tenant's last (seq, hash). An append locks
 // the head row, so appends of one tenant are serialized and appends of different tenants are not.
 //

@@ -1,6 +1,6 @@
 /**
  * The audit chain's format, free of SQL: the canonical form of an entry, its hash, and the check
- * that walks a tenant's entries in seq order. docs/governance/audit.md describes the same format
+ * that walks a tenant's entries in seq order. docs/GOVERNANCE.md ("The audit log") describes the same format
  * for readers who verify an export without this code.
  */
 import { createHash } from "node:crypto";

@@ -37,7 +37,7 @@ export interface RedactionRulesTable {
 
 /**
  * A tenant's own price for a model (negotiated rates, self-hosted models). Set through SQL for
- * now (the contract has no RPC for it); see docs/governance/risk-forecast.md.
+ * now (the contract has no RPC for it); see docs/GOVERNANCE.md ("Cost forecast").
  */
 export interface ModelPriceOverridesTable {
   tenant_id: string;

@@ -79,7 +79,7 @@ export type AuditEntry = Message<"clasper.governance.v1.AuditEntry"> & {
   /**
    * "sha256:" + hex SHA-256 of the RFC 8785 (JCS) JSON of {tenant_id, seq, prev_hash,
    * event_type, workspace_id, trace_id, actor (= user_id), data (= event_data), created_at}, absent
-   * values as null; docs/governance/audit.md has the exact form.
+   * values as null; docs/GOVERNANCE.md ("The audit log") has the exact form.
    *
    * @generated from field: string event_hash = 9;
    */
