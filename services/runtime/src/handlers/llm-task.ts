@@ -1,5 +1,5 @@
 import { create, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { fromJson } from "@bufbuild/protobuf";
+import { fromJson, toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, type HandlerContext } from "@connectrpc/connect";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
@@ -42,7 +42,7 @@ export class LlmTaskHandlers {
     }
     const schemaText = req.schema ? `\n\nThe output must satisfy this JSON Schema:\n${JSON.stringify(req.schema, null, 2)}` : "";
     const systemPrompt = SYSTEM + schemaText;
-    const user = req.input !== undefined ? `${req.prompt}\n\nInput:\n${JSON.stringify(req.input, null, 2)}` : req.prompt;
+    const user = req.input !== undefined ? `${req.prompt}\n\nInput:\n${JSON.stringify(toJson(ValueSchema, req.input), null, 2)}` : req.prompt;
     const check = (text: string): { value?: JsonValue; problems: string[] } => {
       const parsed = parseJsonReply(text);
       if (!parsed.ok) return { problems: [`invalid JSON returned: ${text.slice(0, 100)}`] };
