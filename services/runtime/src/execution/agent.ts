@@ -152,10 +152,12 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
   let costUnknown = false;
   let scope = { traceId, workspaceId: req.workspaceId || "default", executionId, environment: req.environment };
   const audits: Promise<void>[] = [];
+  const __t0 = performance.now(); const __m: string[] = []; const __mark = (n: string) => __m.push(`${n}=${(performance.now() - __t0).toFixed(2)}`);
 
   try {
     // Workspace and prompt.
     const workspace = await rt.peers.workspace.resolveWorkspace({ workspaceId: req.workspaceId, environment: req.environment, includeContents: true });
+    __mark('ws');
     scope = { ...scope, workspaceId: workspace.workspaceId || scope.workspaceId, environment: workspace.environment || req.environment };
     const kickoff = req.metadata?.["kickoff_plan"] === true;
     const userText = kickoff ? `${metaString(req.metadata, "kickoff_note") ?? "Draft a concise plan based on the user's request."}\n\n${req.message}` : req.message;
@@ -182,9 +184,11 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
       timeoutMs: rt.config.CLASPER_CONTROL_PLANE_TIMEOUT_MS,
       token: () => mintAgentToken({ secret: backend.secret, userId: req.userId, agentRole: role, ttlSeconds: rt.config.CLASPER_AGENT_TOKEN_TTL_SECONDS }),
     });
+    __mark('client');
     const allowed = new Set(allowedTools(prompt.enabledSkills));
     const tools = await offeredTools(allowed, () => client.listTools({ signal, traceId }));
 
+    __mark('tools');
     // Governance: RBAC, policy, risk, and the worst-case reservation before any provider call.
     const steps = tools.length > 0 ? rt.config.CLASPER_MAX_STEPS : 1;
     const estimate = worstCaseMicros(models.map((m) => m.model), estimated, rt.config.CLASPER_RESERVE_OUTPUT_TOKENS, steps);
@@ -208,6 +212,7 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
       },
       parent,
     );
+    __mark('preflight');
     if (gate.effect === "deny") {
       root.setAttribute(ATTR.executionStatus, "blocked");
       throw preflightDenialError(gate.response);
@@ -272,6 +277,7 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
       }
     }
 
+    __mark('llm');
     const response = textOf(final);
     root.setAttribute(ATTR.outputMessage, response);
     // HEARTBEAT_OK is an acknowledgement: nothing is posted, nothing is delivered.
@@ -288,6 +294,7 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
         root.setAttribute(ATTR.documentId, doc.id);
       }
     }
+    __mark('post');
     if (taskId) root.setAttribute(ATTR.taskId, taskId);
     const model = primary.id;
     if (req.webhook && response.trim() !== HEARTBEAT_OK) {
@@ -311,7 +318,8 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
       await Promise.all([...audits, reservation ? settleReservation(rt, reservation, meter, costUnknown, primary.id) : Promise.resolve()]);
     } finally {
       root.setAttributes({ [ATTR.costMicros]: meter.totalMicros });
-      root.end();
+      __mark('settle'); root.end(); __mark('end');
+      if (process.env["__TIMING"]) console.error(__m.join(" "));
     }
   }
 }
