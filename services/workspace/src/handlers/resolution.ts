@@ -58,7 +58,7 @@ function buildMessages(resolved: ResolvedWorkspace): VersionMessages {
 /**
  * ResolveWorkspace (internal) and GET /skills over the deployment's workspace directory. The
  * directory belongs to the deployment, not to a tenant: every tenant resolves the same files
- * until per-tenant versions and environment pins arrive (docs/runtime/workspace-and-prompts.md).
+ * until per-tenant versions and environment pins arrive (docs/RUNTIME.md).
  */
 export class WorkspaceResolutionHandlers {
   private readonly messages = new WeakMap<ResolvedWorkspace, VersionMessages>();

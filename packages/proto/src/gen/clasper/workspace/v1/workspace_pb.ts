@@ -332,7 +332,7 @@ export const WorkspaceEnvironmentSchema: GenMessage<WorkspaceEnvironment> = /*@_
 export type WorkspaceVersion = Message<"clasper.workspace.v1.WorkspaceVersion"> & {
   /**
    * Hex SHA-256 over the "<path>\0<sha256 of content>" lines of its files, sorted by path and
-   * joined with "\n" (docs/runtime/workspace-and-prompts.md).
+   * joined with "\n" (docs/RUNTIME.md).
    *
    * @generated from field: string version_hash = 1;
    */
