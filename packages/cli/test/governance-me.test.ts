@@ -1,13 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startOneProcess, type TestSystem } from "./support/system.js";
+import { describe, expect, it } from "vitest";
+import { useOneProcess } from "./support/system.js";
 
-let sys: TestSystem;
-beforeAll(async () => {
-  sys = await startOneProcess();
-});
-afterAll(async () => {
-  await sys?.stop();
-});
+const sys = useOneProcess();
 
 describe("GET /ops/api/me through the gateway", () => {
   it("answers each role with its resolved permissions", async () => {

@@ -1,13 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startOneProcess, type TestSystem } from "./support/system.js";
+import { describe, expect, it } from "vitest";
+import { useOneProcess } from "./support/system.js";
 
-let sys: TestSystem;
-beforeAll(async () => {
-  sys = await startOneProcess();
-});
-afterAll(async () => {
-  await sys?.stop();
-});
+const sys = useOneProcess();
 
 describe("POST /risk/score through the gateway", () => {
   it("scores the documented factors and answers level, reasons and recommendations", async () => {

@@ -111,6 +111,31 @@ export async function freshDatabase(
   return backend === "postgres" ? freshPostgresDatabase(name) : freshPgliteDatabase(name);
 }
 
+/** The suite hooks of the test runner (vitest's `beforeAll`/`afterAll` fit), passed in so this module imports none. */
+export interface SuiteHooks {
+  beforeAll(fn: () => Promise<void>): void;
+  afterAll(fn: () => Promise<void>): void;
+}
+
+/**
+ * One test file's private copy of the `name` template: created in `beforeAll` and handed to
+ * `ready` (to derive schema views and handlers), dropped in `afterAll`.
+ */
+export function useFreshDatabase(
+  hooks: SuiteHooks,
+  name: string,
+  ready: (database: FreshDatabase) => void | Promise<void>,
+): void {
+  let database: FreshDatabase | undefined;
+  hooks.beforeAll(async () => {
+    database = await freshDatabase(name);
+    await ready(database);
+  });
+  hooks.afterAll(async () => {
+    await database?.drop();
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql, type Kysely } from "kysely";
 import { createDatabase, withTransaction, type Database } from "@clasper/db";
-import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
+import { testBackendFromEnv, useFreshDatabase, type FreshDatabase } from "@clasper/db/testing";
 import { ConnectError } from "@connectrpc/connect";
 import { errorInfoOf } from "@clasper/core";
 import { AuditEventType, AuditEventTypeSchema } from "@clasper/proto";
@@ -21,12 +21,9 @@ import { appendMany, sqlState } from "./audit-support.js";
 const backend = testBackendFromEnv();
 let database: FreshDatabase;
 let db: Kysely<GovernanceDatabase>;
-beforeAll(async () => {
-  database = await freshDatabase("governance");
-  db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
-});
-afterAll(async () => {
-  await database?.drop();
+useFreshDatabase({ beforeAll, afterAll }, "governance", (fresh) => {
+  database = fresh;
+  db = fresh.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
 });
 
 function fieldOf(err: unknown): string | undefined {

@@ -1,52 +1,34 @@
-import { randomUUID } from "node:crypto";
-import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Kysely } from "kysely";
-import { buildPrincipal, CONTEXT_HEADER, createContextSigner, createContextVerifier, serverAuthInterceptor, type Role } from "@clasper/auth";
+import { buildPrincipal, createContextSigner, createContextVerifier, type Role } from "@clasper/auth";
 import { errorInfoOf } from "@clasper/core";
-import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
-import { BudgetCheckReason, BudgetPeriod, GovernanceService } from "@clasper/proto";
-import { validationInterceptor } from "@clasper/service-kit";
+import { testBackendFromEnv, useFreshDatabase } from "@clasper/db/testing";
+import { BudgetCheckReason, BudgetPeriod, type GovernanceService } from "@clasper/proto";
 import { budgetConfig } from "../src/config-budgets.js";
 import { BudgetHandlers } from "../src/handlers/budgets.js";
 import { routes } from "../src/routes.js";
 import type { GovernanceDatabase } from "../src/store/schema.js";
 import { GOVERNANCE_SCHEMA } from "../src/server.js";
+import { signedClient } from "./policies-support.js";
 
 const SECRET = "budgets-test-internal-secret-0123456789abcdef";
 const signer = createContextSigner(SECRET);
 const verifier = createContextVerifier(SECRET);
 
-let database: FreshDatabase;
 let db: Kysely<GovernanceDatabase>;
 let now = new Date("2026-05-20T10:00:00Z");
 let router: ReturnType<typeof routes>;
 
-beforeAll(async () => {
-  database = await freshDatabase("governance");
+useFreshDatabase({ beforeAll, afterAll }, "governance", (database) => {
   db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
   const { defaults } = budgetConfig({ CLASPER_DEFAULT_BUDGET_MICROS: "5000000", CLASPER_DEFAULT_BUDGET_HARD: "true" });
   router = routes(new BudgetHandlers(db, defaults, () => now));
 });
-afterAll(async () => {
-  await database?.drop();
-});
 
 /** A client through the real auth and validation interceptors, as a caller of `tenantId`. */
 function client(tenantId = "tenant-a", roles: Role[] = ["admin"]): Client<typeof GovernanceService> {
-  const principal = buildPrincipal({ kind: "user", tenantId, userId: "user-1", roles });
-  const transport = createRouterTransport(router, {
-    router: { interceptors: [serverAuthInterceptor({ verifier }), validationInterceptor()] },
-    transport: {
-      interceptors: [
-        (next) => async (req) => {
-          req.header.set(CONTEXT_HEADER, await signer.sign({ principal, requestId: randomUUID() }));
-          return next(req);
-        },
-      ],
-    },
-  });
-  return createClient(GovernanceService, transport);
+  return signedClient(router, buildPrincipal({ kind: "user", tenantId, userId: "user-1", roles }), { signer, verifier });
 }
 
 async function failure(promise: Promise<unknown>): Promise<{ code: Code; reason: string | undefined; field: string | undefined; httpStatus: number | undefined }> {

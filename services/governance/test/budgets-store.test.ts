@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Kysely } from "kysely";
 import { withTransaction } from "@clasper/db";
-import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
+import { testBackendFromEnv, useFreshDatabase } from "@clasper/db/testing";
 import { DEFAULT_BUDGET, type BudgetDefaults } from "../src/budget-check.js";
 import { startBudgetReconciler } from "../src/budget-reconciler.js";
 import {
@@ -17,14 +17,9 @@ import {
 import type { GovernanceDatabase } from "../src/store/schema.js";
 import { GOVERNANCE_SCHEMA } from "../src/server.js";
 
-let database: FreshDatabase;
 let db: Kysely<GovernanceDatabase>;
-beforeAll(async () => {
-  database = await freshDatabase("governance");
+useFreshDatabase({ beforeAll, afterAll }, "governance", (database) => {
   db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
-});
-afterAll(async () => {
-  await database?.drop();
 });
 
 const T0 = new Date("2026-03-10T12:00:00Z");

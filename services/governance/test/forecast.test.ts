@@ -5,7 +5,7 @@ import type { Kysely } from "kysely";
 import { getModel } from "@mariozechner/pi-ai";
 import { encode } from "gpt-tokenizer/encoding/o200k_base";
 import { encode as encodeCl100k } from "gpt-tokenizer/encoding/cl100k_base";
-import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
+import { testBackendFromEnv, useFreshDatabase } from "@clasper/db/testing";
 import { errorInfoOf } from "@clasper/core";
 import { ForecastCostRequestSchema } from "@clasper/proto";
 import { DEFAULT_BUDGET } from "../src/budget-check.js";
@@ -21,14 +21,9 @@ import { callerContext } from "./support/caller.js";
 const gpt4o = getModel("openai", "gpt-4o");
 const sonnet = getModel("anthropic", "claude-sonnet-4-5");
 
-let database: FreshDatabase;
 let db: Kysely<GovernanceDatabase>;
-beforeAll(async () => {
-  database = await freshDatabase("governance");
+useFreshDatabase({ beforeAll, afterAll }, "governance", (database) => {
   db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
-});
-afterAll(async () => {
-  await database?.drop();
 });
 
 async function rejection(promise: Promise<unknown>): Promise<ConnectError> {

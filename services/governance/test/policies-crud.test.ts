@@ -1,27 +1,12 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Code } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
 import { errorInfoOf } from "@clasper/core";
 import { testBackendFromEnv } from "@clasper/db/testing";
 import { DecisionEffect, PolicySubjectType, PolicyTraceResult, RiskLevel, SkillState } from "@clasper/proto";
 import { listAuditEntries } from "../src/store/audit.js";
-import { policiesHarness, type PoliciesHarness } from "./policies-support.js";
+import { rejection, usePoliciesHarness } from "./policies-support.js";
 
-let h: PoliciesHarness;
-beforeAll(async () => {
-  h = await policiesHarness();
-});
-afterAll(async () => {
-  await h?.drop();
-});
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected a rejection");
-}
+const h = usePoliciesHarness();
 
 const denyDeleteInProd = {
   policyId: "deny-delete-prod",

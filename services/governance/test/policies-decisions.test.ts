@@ -1,28 +1,13 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { errorInfoOf } from "@clasper/core";
 import { testBackendFromEnv } from "@clasper/db/testing";
 import { DecisionAction, DecisionStatus, OverrideReasonCode, UserRole } from "@clasper/proto";
 import { listAuditEntries } from "../src/store/audit.js";
 import { createDecision } from "../src/store/decisions.js";
-import { policiesHarness, type PoliciesHarness } from "./policies-support.js";
+import { rejection, usePoliciesHarness } from "./policies-support.js";
 
-let h: PoliciesHarness;
-beforeAll(async () => {
-  h = await policiesHarness();
-});
-afterAll(async () => {
-  await h?.drop();
-});
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected a rejection");
-}
+const h = usePoliciesHarness();
 
 let seq = 0;
 /** A pending decision of `tenantId`, as Preflight would open it. */

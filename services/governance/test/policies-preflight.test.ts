@@ -1,5 +1,5 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Code } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
 import { errorInfoOf } from "@clasper/core";
 import { testBackendFromEnv } from "@clasper/db/testing";
 import {
@@ -18,24 +18,9 @@ import type { PreflightRequestSchema } from "@clasper/proto";
 import { preflightDenialError } from "../src/preflight.js";
 import { listAuditEntries } from "../src/store/audit.js";
 import { upsertBudget } from "../src/store/budgets.js";
-import { policiesHarness, type PoliciesHarness } from "./policies-support.js";
+import { rejection, usePoliciesHarness } from "./policies-support.js";
 
-let h: PoliciesHarness;
-beforeAll(async () => {
-  h = await policiesHarness();
-});
-afterAll(async () => {
-  await h?.drop();
-});
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected a rejection");
-}
+const h = usePoliciesHarness();
 
 let seq = 0;
 function request(init: MessageInitShape<typeof PreflightRequestSchema> = {}): MessageInitShape<typeof PreflightRequestSchema> {

@@ -1,7 +1,18 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { createClient, createRouterTransport, type Client } from "@connectrpc/connect";
+import { ConnectError, createClient, createRouterTransport, type Client, type ConnectRouter } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
-import { buildPrincipal, CONTEXT_HEADER, createContextSigner, createContextVerifier, serverAuthInterceptor, type Role } from "@clasper/auth";
+import { afterAll, beforeAll } from "vitest";
+import {
+  buildPrincipal,
+  CONTEXT_HEADER,
+  createContextSigner,
+  createContextVerifier,
+  serverAuthInterceptor,
+  type ContextSigner,
+  type ContextVerifier,
+  type Principal,
+  type Role,
+} from "@clasper/auth";
 import { freshDatabase, type FreshDatabase } from "@clasper/db/testing";
 import { GovernanceService } from "@clasper/proto";
 import { validationInterceptor } from "@clasper/service-kit";
@@ -59,19 +70,72 @@ export async function policiesHarness(): Promise<PoliciesHarness> {
         roles: caller.roles ?? ["admin"],
         workspaceId: caller.workspaceId,
       });
-      const transport = createRouterTransport(router, {
-        router: { interceptors: [serverAuthInterceptor({ verifier }), validationInterceptor()] },
-        transport: {
-          interceptors: [
-            (next) => async (req) => {
-              req.header.set(CONTEXT_HEADER, await signer.sign({ principal, requestId: randomUUID() }));
-              return next(req);
-            },
-          ],
-        },
-      });
-      return createClient(GovernanceService, transport);
+      return signedClient(router, principal, { signer, verifier });
     },
     drop: () => database.drop(),
   };
+}
+
+/**
+ * A Connect client of `router` through the real auth and validation interceptors (in-memory
+ * tier), every call carrying `principal` in a context token signed by `keys.signer`.
+ */
+export function signedClient(
+  router: (router: ConnectRouter) => void,
+  principal: Principal,
+  keys: { signer: ContextSigner; verifier: ContextVerifier },
+): Client<typeof GovernanceService> {
+  const transport = createRouterTransport(router, {
+    router: { interceptors: [serverAuthInterceptor({ verifier: keys.verifier }), validationInterceptor()] },
+    transport: {
+      interceptors: [
+        (next) => async (req) => {
+          req.header.set(CONTEXT_HEADER, await keys.signer.sign({ principal, requestId: randomUUID() }));
+          return next(req);
+        },
+      ],
+    },
+  });
+  return createClient(GovernanceService, transport);
+}
+
+/**
+ * Registers a policiesHarness for the calling test file (built in `beforeAll`, dropped in
+ * `afterAll`) and returns a stand-in that forwards to it once built.
+ */
+export function usePoliciesHarness(): PoliciesHarness {
+  let harness: PoliciesHarness | undefined;
+  beforeAll(async () => {
+    harness = await policiesHarness();
+  });
+  afterAll(async () => {
+    await harness?.drop();
+  });
+  const built = (): PoliciesHarness => {
+    if (!harness) throw new Error("the policies harness is used before beforeAll built it");
+    return harness;
+  };
+  return {
+    get database() {
+      return built().database;
+    },
+    get db() {
+      return built().db;
+    },
+    get tokens() {
+      return built().tokens;
+    },
+    client: (caller) => built().client(caller),
+    drop: () => built().drop(),
+  };
+}
+
+/** The ConnectError `promise` rejects with; throws when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected a rejection");
 }

@@ -3,7 +3,7 @@ import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { sql, type Kysely } from "kysely";
 import { errorInfoOf } from "@clasper/core";
-import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
+import { testBackendFromEnv, useFreshDatabase, type FreshDatabase } from "@clasper/db/testing";
 import { EntityType, MessageRole, RiskLevel, StepType, TraceStatus, TrustStatus } from "@clasper/proto";
 import { encodeCursor } from "../src/query/cursor.js";
 import { WITHHELD } from "../src/query/view.js";
@@ -13,12 +13,9 @@ import { ago, hex, seedExecution, traceClient, traceDb, type TraceClient } from 
 
 let database: FreshDatabase;
 let db: Kysely<TraceDatabase>;
-beforeAll(async () => {
-  database = await freshDatabase("trace");
-  db = traceDb(database);
-});
-afterAll(async () => {
-  await database?.drop();
+useFreshDatabase({ beforeAll, afterAll }, "trace", (fresh) => {
+  database = fresh;
+  db = traceDb(fresh);
 });
 
 /** Expects a ConnectError with this code and, when given, ErrorInfo.field. */

@@ -1,18 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Kysely } from "kysely";
-import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
+import { testBackendFromEnv, useFreshDatabase } from "@clasper/db/testing";
 import { findRetentionPolicy, upsertRetentionPolicy } from "../src/store/retention.js";
 import type { TraceDatabase } from "../src/store/schema.js";
 import { TRACE_SCHEMA } from "../src/server.js";
 
-let database: FreshDatabase;
 let db: Kysely<TraceDatabase>;
-beforeAll(async () => {
-  database = await freshDatabase("trace");
+useFreshDatabase({ beforeAll, afterAll }, "trace", (database) => {
   db = database.forSchema<TraceDatabase>(TRACE_SCHEMA);
-});
-afterAll(async () => {
-  await database?.drop();
 });
 
 describe(`retention policy store (${testBackendFromEnv()})`, () => {

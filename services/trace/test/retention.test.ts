@@ -2,19 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
-import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
+import { testBackendFromEnv, useFreshDatabase, type FreshDatabase } from "@clasper/db/testing";
 import { deleteTracesBefore } from "../src/store/retention.js";
 import type { TraceDatabase } from "../src/store/schema.js";
 import { ago, seedExecution, traceClient, traceDb } from "./query-fixtures.js";
 
 let database: FreshDatabase;
 let db: Kysely<TraceDatabase>;
-beforeAll(async () => {
-  database = await freshDatabase("trace");
-  db = traceDb(database);
-});
-afterAll(async () => {
-  await database?.drop();
+useFreshDatabase({ beforeAll, afterAll }, "trace", (fresh) => {
+  database = fresh;
+  db = traceDb(fresh);
 });
 
 async function countRows(tenantId: string): Promise<{ traces: number; spans: number; annotations: number }> {

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { SignJWT } from "jose";
+import { afterAll, beforeAll } from "vitest";
 import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
 import { serveAll, type RunningSystem } from "../../src/index.js";
 
@@ -52,6 +53,35 @@ export async function callGateway(
     // leave as text (SSE, metrics)
   }
   return { status: response.status, body: parsed, headers: response.headers };
+}
+
+/**
+ * startOneProcess for the calling test file: started in `beforeAll`, stopped in `afterAll`. Returns
+ * a stand-in that forwards to the running system once started.
+ */
+export function useOneProcess(env: Record<string, string> = {}): TestSystem {
+  let sys: TestSystem | undefined;
+  beforeAll(async () => {
+    sys = await startOneProcess(env);
+  });
+  afterAll(async () => {
+    await sys?.stop();
+  });
+  const started = (): TestSystem => {
+    if (!sys) throw new Error("the one-process system is used before beforeAll started it");
+    return sys;
+  };
+  return {
+    get url() {
+      return started().url;
+    },
+    get system() {
+      return started().system;
+    },
+    token: (claims, options) => started().token(claims, options),
+    call: (method, route, options) => started().call(method, route, options),
+    stop: () => started().stop(),
+  };
 }
 
 /**

@@ -174,17 +174,8 @@ function containsNul(value: unknown): boolean {
 }
 
 async function appendWithin(trx: Transaction<GovernanceDatabase>, event: PreparedEvent): Promise<AppendedAudit> {
-  const head = await lockHead(trx, event.tenant_id);
-
-  if (event.idempotency_key !== null) {
-    const existing = await trx
-      .selectFrom("audit_log")
-      .select(["seq", "hash", "created_at"])
-      .where("tenant_id", "=", event.tenant_id)
-      .where("idempotency_key", "=", event.idempotency_key)
-      .executeTakeFirst();
-    if (existing) return { seq: existing.seq, hash: existing.hash, createdAt: existing.created_at };
-  }
+  const head = await lockHead(trx, event.tenant_id, event.idempotency_key);
+  if (head.existing) return head.existing;
 
   const seq = head.seq + 1n;
   const fields = {
@@ -207,26 +198,62 @@ async function appendWithin(trx: Transaction<GovernanceDatabase>, event: Prepare
   return { seq, hash, createdAt: head.now };
 }
 
+interface LockedHead {
+  seq: bigint;
+  hash: string | null;
+  now: Date;
+  /** The entry already appended under the idempotency key, if any. */
+  existing: AppendedAudit | undefined;
+}
+
 /**
- * Locks the tenant's head row until the transaction ends and returns it with the database clock.
- * When the lock had to wait for another append, PostgreSQL re-reads the updated head (and the
- * clock with it), so created_at follows seq. The first append of a tenant creates the head; two
- * first appends racing both insert-or-skip, then queue on the same row.
+ * Locks the tenant's head row until the transaction ends and returns it with the database clock
+ * and the entry already stored under `idempotencyKey`. When the lock had to wait for another
+ * append, PostgreSQL re-reads the updated head (and the clock with it), so created_at follows seq.
+ * The first append of a tenant creates the head; two first appends racing both insert-or-skip,
+ * then queue on the same row.
+ *
+ * The key is looked up in the locking statement itself (one round trip, not two), but that lookup
+ * sees the statement's snapshot, taken before any wait for the lock. Every entry advances the
+ * head, so when the head the snapshot saw is the head that was locked, no entry (with this key
+ * or any other) committed in between and the lookup is current; otherwise it is repeated.
  */
-async function lockHead(trx: Transaction<GovernanceDatabase>, tenantId: string): Promise<{ seq: bigint; hash: string | null; now: Date }> {
+async function lockHead(trx: Transaction<GovernanceDatabase>, tenantId: string, idempotencyKey: string | null): Promise<LockedHead> {
   const select = () =>
     trx
-      .selectFrom("audit_heads")
-      .select(["seq", "hash", sql<Date>`date_trunc('milliseconds', clock_timestamp())`.as("now")])
-      .where("tenant_id", "=", tenantId)
-      .forUpdate()
+      .selectFrom("audit_heads as h")
+      .leftJoin("audit_log as e", (join) => join.onRef("e.tenant_id", "=", "h.tenant_id").on("e.idempotency_key", "=", idempotencyKey))
+      .select([
+        "h.seq",
+        "h.hash",
+        sql<Date>`date_trunc('milliseconds', clock_timestamp())`.as("now"),
+        (eb) => eb.selectFrom("audit_heads as s").select(sql<string>`s.seq::text`.as("seq")).whereRef("s.tenant_id", "=", "h.tenant_id").as("seen_seq"),
+        "e.seq as existing_seq",
+        "e.hash as existing_hash",
+        "e.created_at as existing_created_at",
+      ])
+      .where("h.tenant_id", "=", tenantId)
+      .forUpdate(["h"])
       .executeTakeFirst();
-  const head = await select();
-  if (head) return head;
-  await trx.insertInto("audit_heads").values({ tenant_id: tenantId }).onConflict((oc) => oc.column("tenant_id").doNothing()).execute();
-  const created = await select();
-  if (!created) throw new Error(`audit head of tenant ${tenantId} vanished while locking it`);
-  return created;
+  let row = await select();
+  if (!row) {
+    await trx.insertInto("audit_heads").values({ tenant_id: tenantId }).onConflict((oc) => oc.column("tenant_id").doNothing()).execute();
+    row = await select();
+    if (!row) throw new Error(`audit head of tenant ${tenantId} vanished while locking it`);
+  }
+  const head = { seq: row.seq, hash: row.hash, now: row.now };
+  if (idempotencyKey === null) return { ...head, existing: undefined };
+  if (row.seen_seq === String(row.seq)) {
+    const existing = row.existing_seq !== null && row.existing_hash !== null && row.existing_created_at !== null;
+    return { ...head, existing: existing ? { seq: row.existing_seq!, hash: row.existing_hash!, createdAt: row.existing_created_at! } : undefined };
+  }
+  const found = await trx
+    .selectFrom("audit_log")
+    .select(["seq", "hash", "created_at"])
+    .where("tenant_id", "=", tenantId)
+    .where("idempotency_key", "=", idempotencyKey)
+    .executeTakeFirst();
+  return { ...head, existing: found ? { seq: found.seq, hash: found.hash, createdAt: found.created_at } : undefined };
 }
 
 export interface AuditFilter {

@@ -223,15 +223,13 @@ export async function reserveBudget(db: Executor, tenantId: string, input: Reser
   return outcome;
 }
 
-type ReserveParam = "tenantId" | "executionId" | "traceId" | "amount" | "reservationId" | "now" | "expiresAt";
-
-const reserveStatement = preparedStatement((db, p: (name: ReserveParam) => string) => {
-  const now = sql<Date>`${p("now")}::timestamptz`;
-  const amount = sql<bigint>`${p("amount")}::int8`;
-  const current = rolledOver("cur", now);
-  const fits = sql<boolean>`(dec.spent_eff + dec.reserved_micros - dec.freed + ${amount} <= dec.limit_micros)`;
+/**
+ * The opening CTEs Reserve and the reconciler share: `cur`, the tenant's budget row locked, and
+ * `expired`, its open reservations past `now` marked expired (their amounts returned).
+ */
+function lockBudgetExpiringHolds(db: Executor, tenantId: string, now: RawBuilder<Date>) {
   return db
-    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", p("tenantId")).forUpdate())
+    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", tenantId).forUpdate())
     .with("expired", (qb) =>
       qb
         .updateTable("budget_reservations")
@@ -241,7 +239,17 @@ const reserveStatement = preparedStatement((db, p: (name: ReserveParam) => strin
         .where("budget_reservations.status", "=", "open")
         .where("budget_reservations.expires_at", "<=", now)
         .returning("budget_reservations.amount_micros"),
-    )
+    );
+}
+
+type ReserveParam = "tenantId" | "executionId" | "traceId" | "amount" | "reservationId" | "now" | "expiresAt";
+
+const reserveStatement = preparedStatement((db, p: (name: ReserveParam) => string) => {
+  const now = sql<Date>`${p("now")}::timestamptz`;
+  const amount = sql<bigint>`${p("amount")}::int8`;
+  const current = rolledOver("cur", now);
+  const fits = sql<boolean>`(dec.spent_eff + dec.reserved_micros - dec.freed + ${amount} <= dec.limit_micros)`;
+  return lockBudgetExpiringHolds(db, p("tenantId"), now)
     .with("dec", (qb) =>
       qb.selectFrom("cur").select((eb) => [
         "cur.tenant_id",
@@ -434,6 +442,23 @@ export type SettleOutcome =
  * that expired (its hold already returned) is still charged: the money was spent. Emits
  * budget_warning / budget_exceeded once per period; pass a transaction to make them atomic with it.
  */
+/**
+ * The opening CTEs Settle and Release share: `cur`, the tenant's budget row locked, then `res`, the
+ * tenant's reservation `reservationId` locked (empty when it is not the tenant's).
+ */
+function lockBudgetAndReservation(db: Executor, tenantId: string, reservationId: string) {
+  return db
+    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", tenantId).forUpdate())
+    .with("res", (qb) =>
+      qb
+        .selectFrom("budget_reservations")
+        .innerJoin("cur", "cur.tenant_id", "budget_reservations.tenant_id")
+        .selectAll("budget_reservations")
+        .where("budget_reservations.reservation_id", "=", reservationId)
+        .forUpdate(["budget_reservations"]),
+    );
+}
+
 type SettleParam = "tenantId" | "reservationId" | "actual" | "now";
 
 const settleStatement = preparedStatement((db, p: (name: SettleParam) => string) => {
@@ -441,16 +466,7 @@ const settleStatement = preparedStatement((db, p: (name: SettleParam) => string)
   const actual = sql<bigint>`${p("actual")}::int8`;
   const current = rolledOver("cur", now);
   const threshold = sql<number>`(dec.alert_threshold * dec.limit_micros)`;
-  return db
-    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", p("tenantId")).forUpdate())
-    .with("res", (qb) =>
-      qb
-        .selectFrom("budget_reservations")
-        .innerJoin("cur", "cur.tenant_id", "budget_reservations.tenant_id")
-        .selectAll("budget_reservations")
-        .where("budget_reservations.reservation_id", "=", p("reservationId"))
-        .forUpdate(["budget_reservations"]),
-    )
+  return lockBudgetAndReservation(db, p("tenantId"), p("reservationId"))
     .with("dec", (qb) =>
       qb
         .selectFrom("cur")
@@ -641,16 +657,7 @@ export type ReleaseOutcome =
 type ReleaseParam = "tenantId" | "reservationId" | "reason" | "now";
 
 const releaseStatement = preparedStatement((db, p: (name: ReleaseParam) => string) =>
-  db
-    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", p("tenantId")).forUpdate())
-    .with("res", (qb) =>
-      qb
-        .selectFrom("budget_reservations")
-        .innerJoin("cur", "cur.tenant_id", "budget_reservations.tenant_id")
-        .selectAll("budget_reservations")
-        .where("budget_reservations.reservation_id", "=", p("reservationId"))
-        .forUpdate(["budget_reservations"]),
-    )
+  lockBudgetAndReservation(db, p("tenantId"), p("reservationId"))
     .with("upd", (qb) =>
       qb
         .updateTable("budgets")
@@ -696,18 +703,7 @@ type ExpireParam = "tenantId" | "now";
 
 const expireStatement = preparedStatement((db, p: (name: ExpireParam) => string) => {
   const now = sql<Date>`${p("now")}::timestamptz`;
-  return db
-    .with("cur", (qb) => qb.selectFrom("budgets").selectAll().where("tenant_id", "=", p("tenantId")).forUpdate())
-    .with("expired", (qb) =>
-      qb
-        .updateTable("budget_reservations")
-        .from("cur")
-        .set({ status: "expired", closed_at: now, release_reason: "expired" })
-        .whereRef("budget_reservations.tenant_id", "=", "cur.tenant_id")
-        .where("budget_reservations.status", "=", "open")
-        .where("budget_reservations.expires_at", "<=", now)
-        .returning("budget_reservations.amount_micros"),
-    )
+  return lockBudgetExpiringHolds(db, p("tenantId"), now)
     .with("freed", (qb) =>
       qb.selectFrom("expired").select([sql<bigint>`coalesce(sum(amount_micros), 0)::int8`.as("amount"), sql<number>`count(*)::int4`.as("count")]),
     )

@@ -149,15 +149,15 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
   const signal = AbortSignal.any([callerSignal, AbortSignal.timeout(rt.config.CLASPER_EXECUTION_TIMEOUT_MS)]);
   const meter = emptyMeter();
   let reservation: { id: string; micros: number } | undefined;
+  // Started once the model loop is done: the cost is final then, so it need not wait for the post.
+  let settlement: Promise<void> | undefined;
   let costUnknown = false;
   let scope = { traceId, workspaceId: req.workspaceId || "default", executionId, environment: req.environment };
   const audits: Promise<void>[] = [];
-  const __t0 = performance.now(); const __m: string[] = []; const __mark = (n: string) => __m.push(`${n}=${(performance.now() - __t0).toFixed(2)}`);
 
   try {
     // Workspace and prompt.
     const workspace = await rt.peers.workspace.resolveWorkspace({ workspaceId: req.workspaceId, environment: req.environment, includeContents: true });
-    __mark('ws');
     scope = { ...scope, workspaceId: workspace.workspaceId || scope.workspaceId, environment: workspace.environment || req.environment };
     const kickoff = req.metadata?.["kickoff_plan"] === true;
     const userText = kickoff ? `${metaString(req.metadata, "kickoff_note") ?? "Draft a concise plan based on the user's request."}\n\n${req.message}` : req.message;
@@ -184,11 +184,9 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
       timeoutMs: rt.config.CLASPER_CONTROL_PLANE_TIMEOUT_MS,
       token: () => mintAgentToken({ secret: backend.secret, userId: req.userId, agentRole: role, ttlSeconds: rt.config.CLASPER_AGENT_TOKEN_TTL_SECONDS }),
     });
-    __mark('client');
     const allowed = new Set(allowedTools(prompt.enabledSkills));
     const tools = await offeredTools(allowed, () => client.listTools({ signal, traceId }));
 
-    __mark('tools');
     // Governance: RBAC, policy, risk, and the worst-case reservation before any provider call.
     const steps = tools.length > 0 ? rt.config.CLASPER_MAX_STEPS : 1;
     const estimate = worstCaseMicros(models.map((m) => m.model), estimated, rt.config.CLASPER_RESERVE_OUTPUT_TOKENS, steps);
@@ -212,7 +210,6 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
       },
       parent,
     );
-    __mark('preflight');
     if (gate.effect === "deny") {
       root.setAttribute(ATTR.executionStatus, "blocked");
       throw preflightDenialError(gate.response);
@@ -277,7 +274,7 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
       }
     }
 
-    __mark('llm');
+    settlement = settleReservation(rt, reservation, meter, costUnknown, primary.id);
     const response = textOf(final);
     root.setAttribute(ATTR.outputMessage, response);
     // HEARTBEAT_OK is an acknowledgement: nothing is posted, nothing is delivered.
@@ -294,7 +291,6 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
         root.setAttribute(ATTR.documentId, doc.id);
       }
     }
-    __mark('post');
     if (taskId) root.setAttribute(ATTR.taskId, taskId);
     const model = primary.id;
     if (req.webhook && response.trim() !== HEARTBEAT_OK) {
@@ -315,11 +311,11 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
     throw error;
   } finally {
     try {
-      await Promise.all([...audits, reservation ? settleReservation(rt, reservation, meter, costUnknown, primary.id) : Promise.resolve()]);
+      settlement ??= reservation ? settleReservation(rt, reservation, meter, costUnknown, primary.id) : undefined;
+      await Promise.all([...audits, settlement]);
     } finally {
       root.setAttributes({ [ATTR.costMicros]: meter.totalMicros });
-      __mark('settle'); root.end(); __mark('end');
-      if (process.env["__TIMING"]) console.error(__m.join(" "));
+      root.end();
     }
   }
 }

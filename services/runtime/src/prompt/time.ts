@@ -22,9 +22,12 @@ function formattersFor(timeZone: string): ZoneFormatters {
   return f;
 }
 
-/** The zone of this process (TZ, else the system's). */
+let processZone: string | undefined;
+
+/** The zone of this process (TZ, else the system's), resolved once: building the formatter costs more than the prompt. */
 export function systemTimeZone(): string {
-  return new Intl.DateTimeFormat().resolvedOptions().timeZone;
+  processZone ??= new Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return processZone;
 }
 
 /** Whether `timeZone` is an IANA zone name (or "UTC") this Node knows. For validating configuration. */
