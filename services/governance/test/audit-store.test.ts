@@ -110,6 +110,26 @@ describe(`audit store (${backend})`, () => {
     expect((await readHead(db, "t-idem")).seq).toBe(1n);
   });
 
+  // The key is looked up in the same statement that waits for the head lock: an entry committed
+  // during that wait must still be found, and a different key still appended after it.
+  it.skipIf(backend === "pglite")("appends once per key when appends race for the head lock", async () => {
+    const event = { eventType: "budget_warning", data: { percent: 80 }, idempotencyKey: "exec-race:budget_warning" };
+    let same: Promise<unknown> | undefined;
+    let other: Promise<{ seq: bigint }> | undefined;
+    const first = await withTransaction(db, async (trx) => {
+      const appended = await appendAudit(trx, "t-race", event);
+      // Both queue on the head row this transaction holds until it commits.
+      same = appendAudit(db, "t-race", event);
+      other = appendAudit(db, "t-race", { ...event, idempotencyKey: "exec-race:other" });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      return appended;
+    });
+    expect(await same).toEqual(first);
+    expect((await other!).seq).toBe(2n);
+    expect((await readHead(db, "t-race")).seq).toBe(2n);
+    expect((await verifyAuditChain(db, "t-race")).ok).toBe(true);
+  });
+
   it.each([
     [{ eventType: "budget.exceeded", data: {} }, "event_type"],
     [{ eventType: "", data: {} }, "event_type"],
