@@ -189,7 +189,19 @@ async function freshPostgresDatabase(name: string): Promise<FreshDatabase> {
       await db.close();
       const admin = createPostgresDatabase(url, { poolMax: 1 });
       try {
-        await sql`drop database if exists ${sql.id(dbName)} with (force)`.execute(admin.kysely);
+        // A connection another role (a test's superuser handle) just closed can still be exiting
+        // on the server; FORCE may not terminate it (42501) or it may still count (55006). Wait
+        // for it to go rather than fail the test that owned it.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await sql`drop database if exists ${sql.id(dbName)} with (force)`.execute(admin.kysely);
+            break;
+          } catch (err) {
+            const code = (err as { code?: string }).code;
+            if (attempt >= 50 || (code !== "42501" && code !== "55006")) throw err;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        }
       } finally {
         await admin.close();
       }
