@@ -8,6 +8,7 @@ import {
   createMethodImplSpec,
   createServiceImplSpec,
   type ConnectRouter,
+  type ContextValues,
   type Interceptor,
   type MethodImplSpec,
   type StreamRequest,
@@ -84,16 +85,7 @@ export function createDirectTransport(options: DirectTransportOptions): Transpor
         interceptors: clientInterceptors,
         signal,
         timeoutMs: timeout,
-        req: {
-          stream: false,
-          service: method.parent,
-          method,
-          requestMethod: "POST",
-          url: createMethodUrl(BASE_URL, method),
-          header: requestHeader(method.methodKind, true, timeout, header, true),
-          contextValues: contextValues ?? createContextValues(),
-          message,
-        },
+        req: { stream: false, ...callEnvelope(method, timeout, header, contextValues), message },
         next: (req) => raceSignal(req.signal, serveUnary(specOf(req.method), req, timeout, serverInterceptors)) as Promise<never>,
       }) as Promise<never>;
     },
@@ -103,19 +95,22 @@ export function createDirectTransport(options: DirectTransportOptions): Transpor
         interceptors: clientInterceptors,
         signal,
         timeoutMs: timeout,
-        req: {
-          stream: true,
-          service: method.parent,
-          method,
-          requestMethod: "POST",
-          url: createMethodUrl(BASE_URL, method),
-          header: requestHeader(method.methodKind, true, timeout, header, true),
-          contextValues: contextValues ?? createContextValues(),
-          message: input,
-        },
+        req: { stream: true, ...callEnvelope(method, timeout, header, contextValues), message: input },
         next: (req) => serveStream(specOf(req.method), req, timeout, serverInterceptors) as Promise<never>,
       }) as Promise<never>;
     },
+  };
+}
+
+/** The parts of a client request that do not depend on unary vs streaming. */
+function callEnvelope<M extends DescMethod>(method: M, timeout: number | undefined, header: Parameters<Transport["unary"]>[3], contextValues: ContextValues | undefined) {
+  return {
+    service: method.parent,
+    method,
+    requestMethod: "POST",
+    url: createMethodUrl(BASE_URL, method),
+    header: requestHeader(method.methodKind, true, timeout, header, true),
+    contextValues: contextValues ?? createContextValues(),
   };
 }
 

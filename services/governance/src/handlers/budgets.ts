@@ -3,9 +3,10 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, type HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { principalOf } from "@clasper/auth";
-import { clasperError, failedPrecondition, invalidField, notFound } from "@clasper/core";
+import { clasperError, failedPrecondition, invalidField, notFound, enumNames } from "@clasper/core";
 import { withTransaction } from "@clasper/db";
 import {
+  BudgetPeriodSchema,
   BudgetCheckReason,
   BudgetCheckSchema,
   BudgetPeriod,
@@ -49,18 +50,7 @@ import type { BudgetPeriodValue } from "../store/schema-budgets.js";
 /** Largest amount one reservation or settlement may carry (= the largest limit): keeps int8 sums far from overflow. */
 const MAX_AMOUNT_MICROS = 1_000_000_000_000_000n;
 
-const PERIOD_TO_DB: Partial<Record<BudgetPeriod, BudgetPeriodValue>> = {
-  [BudgetPeriod.DAILY]: "daily",
-  [BudgetPeriod.WEEKLY]: "weekly",
-  [BudgetPeriod.MONTHLY]: "monthly",
-  [BudgetPeriod.NONE]: "none",
-};
-const PERIOD_FROM_DB: Record<BudgetPeriodValue, BudgetPeriod> = {
-  daily: BudgetPeriod.DAILY,
-  weekly: BudgetPeriod.WEEKLY,
-  monthly: BudgetPeriod.MONTHLY,
-  none: BudgetPeriod.NONE,
-};
+const PERIOD = enumNames<BudgetPeriod, BudgetPeriodValue>(BudgetPeriodSchema);
 export const CHECK_REASON_TO_PROTO: Record<BudgetCheckReasonValue, BudgetCheckReason> = {
   no_budget_set: BudgetCheckReason.NO_BUDGET_SET,
   within_budget: BudgetCheckReason.WITHIN_BUDGET,
@@ -73,7 +63,7 @@ function budgetToProto(row: BudgetRow): Budget {
     limitMicros: row.limit_micros,
     spentMicros: row.spent_micros,
     reservedMicros: row.reserved_micros,
-    period: PERIOD_FROM_DB[row.period],
+    period: PERIOD.valueOf(row.period),
     periodStart: timestampFromDate(row.period_start),
     ...(row.period_end ? { periodEnd: timestampFromDate(row.period_end) } : {}),
     hardLimit: row.hard_limit,
@@ -125,7 +115,7 @@ export class BudgetHandlers {
 
   async setBudget(req: SetBudgetRequest, ctx: HandlerContext): Promise<SetBudgetResponse> {
     const { tenantId } = principalOf(ctx);
-    const period = PERIOD_TO_DB[req.period];
+    const period = PERIOD.nameOf(req.period);
     if (req.alertThreshold !== undefined && !Number.isFinite(req.alertThreshold)) throw invalidField("alert_threshold", "must be a number between 0 and 1");
     const row = await upsertBudget(
       this.db,

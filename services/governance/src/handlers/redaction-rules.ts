@@ -3,9 +3,10 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, type HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { principalOf } from "@clasper/auth";
-import { clasperError, invalidField } from "@clasper/core";
+import { clasperError, invalidField, enumNames } from "@clasper/core";
 import { withTransaction } from "@clasper/db";
 import {
+  RedactionStrategySchema,
   CustomRedactionRuleSchema,
   GetRedactionRulesResponseSchema,
   PiiPattern,
@@ -33,26 +34,14 @@ function patternValue(name: string): PiiPattern {
   return PiiPattern[name.toUpperCase() as keyof typeof PiiPattern];
 }
 
-const STRATEGY_FROM_PROTO: Record<RedactionStrategy, RedactionStrategyValue | undefined> = {
-  [RedactionStrategy.UNSPECIFIED]: undefined,
-  [RedactionStrategy.MASK]: "mask",
-  [RedactionStrategy.HASH]: "hash",
-  [RedactionStrategy.DROP]: "drop",
-  [RedactionStrategy.SUMMARIZE]: "summarize",
-};
-const STRATEGY_TO_PROTO: Record<RedactionStrategyValue, RedactionStrategy> = {
-  mask: RedactionStrategy.MASK,
-  hash: RedactionStrategy.HASH,
-  drop: RedactionStrategy.DROP,
-  summarize: RedactionStrategy.SUMMARIZE,
-};
+const STRATEGY = enumNames<RedactionStrategy, RedactionStrategyValue>(RedactionStrategySchema);
 
 /**
  * The redactor the trace service runs (@clasper/redaction) implements mask, hash and drop; a
  * stored "summarize" could never be applied, so it is refused rather than silently ignored.
  */
 function strategyOf(value: RedactionStrategy, field: string): Exclude<RedactionStrategyValue, "summarize"> | undefined {
-  const name = STRATEGY_FROM_PROTO[value];
+  const name = STRATEGY.nameOf(value);
   if (name === "summarize") throw invalidField(field, "summarize is not supported by the redactor; use mask, hash or drop");
   return name;
 }
@@ -82,19 +71,19 @@ function toProto(row: RedactionRulesRow | undefined): RedactionRules {
   if (!row) {
     return create(RedactionRulesSchema, {
       enabled: DEFAULT_REDACTION_RULES.enabled,
-      strategy: STRATEGY_TO_PROTO[DEFAULT_REDACTION_RULES.strategy],
+      strategy: STRATEGY.valueOf(DEFAULT_REDACTION_RULES.strategy),
       version: 0n,
     });
   }
   return create(RedactionRulesSchema, {
     enabled: row.enabled,
     piiPatterns: row.pii_patterns.map(patternValue),
-    strategy: STRATEGY_TO_PROTO[row.strategy],
+    strategy: STRATEGY.valueOf(row.strategy),
     customRules: row.custom_rules.map((rule) =>
       create(CustomRedactionRuleSchema, {
         name: rule.name,
         regex: rule.regex,
-        strategy: rule.strategy ? STRATEGY_TO_PROTO[rule.strategy] : RedactionStrategy.UNSPECIFIED,
+        strategy: rule.strategy ? STRATEGY.valueOf(rule.strategy) : RedactionStrategy.UNSPECIFIED,
         replacement: rule.replacement ?? "",
       }),
     ),

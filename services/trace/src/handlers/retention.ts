@@ -1,9 +1,12 @@
+import { enumNames } from "@clasper/core";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { principalOf } from "@clasper/auth";
 import {
+  SamplingStrategySchema,
+  RetentionStorageModeSchema,
   EnforceRetentionResponseSchema,
   GetRetentionPolicyResponseSchema,
   GetRetentionStatsResponseSchema,
@@ -36,34 +39,16 @@ import {
 } from "../store/retention.js";
 import type { SamplingStrategyValue, StorageModeValue, TraceDatabase } from "../store/schema.js";
 
-const SAMPLING_TO_DB: Partial<Record<SamplingStrategy, SamplingStrategyValue>> = {
-  [SamplingStrategy.FULL]: "full",
-  [SamplingStrategy.SAMPLED]: "sampled",
-  [SamplingStrategy.ERRORS_ONLY]: "errors_only",
-};
-const STORAGE_TO_DB: Partial<Record<RetentionStorageMode, StorageModeValue>> = {
-  [RetentionStorageMode.FULL]: "full",
-  [RetentionStorageMode.SUMMARY]: "summary",
-  [RetentionStorageMode.MINIMAL]: "minimal",
-};
-const SAMPLING_FROM_DB: Record<SamplingStrategyValue, SamplingStrategy> = {
-  full: SamplingStrategy.FULL,
-  sampled: SamplingStrategy.SAMPLED,
-  errors_only: SamplingStrategy.ERRORS_ONLY,
-};
-const STORAGE_FROM_DB: Record<StorageModeValue, RetentionStorageMode> = {
-  full: RetentionStorageMode.FULL,
-  summary: RetentionStorageMode.SUMMARY,
-  minimal: RetentionStorageMode.MINIMAL,
-};
+const SAMPLING = enumNames<SamplingStrategy, SamplingStrategyValue>(SamplingStrategySchema);
+const STORAGE = enumNames<RetentionStorageMode, StorageModeValue>(RetentionStorageModeSchema);
 
 /** The stored policy, or the defaults (flagged is_default) for a tenant that never set one. */
 function toProto(row: RetentionPolicyRow | undefined): RetentionPolicy {
   const values = row ?? DEFAULT_RETENTION;
   return create(RetentionPolicySchema, {
     retentionDays: values.retention_days,
-    samplingStrategy: SAMPLING_FROM_DB[values.sampling_strategy],
-    storageMode: STORAGE_FROM_DB[values.storage_mode],
+    samplingStrategy: SAMPLING.valueOf(values.sampling_strategy),
+    storageMode: STORAGE.valueOf(values.storage_mode),
     sampleRate: values.sample_rate,
     isDefault: row === undefined,
     ...(row ? { createdAt: timestampFromDate(row.created_at), updatedAt: timestampFromDate(row.updated_at) } : {}),
@@ -83,8 +68,8 @@ export class RetentionHandlers {
 
   async setRetentionPolicy(req: SetRetentionPolicyRequest, ctx: HandlerContext): Promise<SetRetentionPolicyResponse> {
     const { tenantId } = principalOf(ctx);
-    const samplingStrategy = SAMPLING_TO_DB[req.samplingStrategy];
-    const storageMode = STORAGE_TO_DB[req.storageMode];
+    const samplingStrategy = SAMPLING.nameOf(req.samplingStrategy);
+    const storageMode = STORAGE.nameOf(req.storageMode);
     const row = await upsertRetentionPolicy(this.db, tenantId, {
       ...(req.retentionDays !== undefined ? { retention_days: req.retentionDays } : {}),
       ...(samplingStrategy ? { sampling_strategy: samplingStrategy } : {}),
