@@ -9,6 +9,11 @@ export interface DatabaseOptions {
   dataDir?: string;
   /** PostgreSQL pool size (default 10). PGlite always has one connection. */
   poolMax?: number;
+  /**
+   * How many distinct parameterised statement texts run as server-side prepared statements on
+   * PostgreSQL (see prepared-pool.ts); 0 runs every statement unnamed. Ignored by PGlite.
+   */
+  maxPreparedStatements?: number;
   /** PostgreSQL `statement_timeout` for every pooled connection. Ignored by PGlite. */
   statementTimeoutMs?: number;
   /**

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { wrapKysely, type Database, type DatabaseOptions } from "./database.js";
+import { preparingPool } from "./prepared-pool.js";
 import { pgTypes } from "./types.js";
 
 const DEFAULT_POOL_MAX = 10;
@@ -18,7 +19,7 @@ export function createPostgresDatabase(url: string, options: DatabaseOptions): D
   });
   const onPoolError = options.onPoolError ?? (() => {});
   pool.on("error", onPoolError);
-  return wrapKysely("postgres", new Kysely<any>({ dialect: new PostgresDialect({ pool }) }));
+  return wrapKysely("postgres", new Kysely<any>({ dialect: new PostgresDialect({ pool: preparingPool(pool, options.maxPreparedStatements) }) }));
 }
 
 function safeProtocol(url: string): string | undefined {
