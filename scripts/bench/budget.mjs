@@ -1,14 +1,21 @@
-// `pnpm bench budget [--postgres URL] [--duration S] [--concurrency N] [--pool N] [--tenants N] [--rate R]`
+// `pnpm bench budget [--postgres URL] [--duration S] [--concurrency N] [--pool N] [--tenants N] [--rate R] [--transaction] [--store DIR]`
 // What budget enforcement costs on PostgreSQL: ReserveBudget + SettleBudget round trips through the
-// governance store functions, each in its own transaction exactly as the RPC handlers run them,
-// on a real pg pool, at N-way concurrency. Baseline in the same run, same pool, same concurrency:
-// a trivial `select 1` round trip. Runs on a fresh database created (and dropped) for the run.
+// governance store functions, called exactly as the RPC handlers call them (the Kysely handle, so
+// each operation is one autocommit statement; `--transaction` wraps each in BEGIN … COMMIT as the
+// handlers did before 2026-11-24), on a real pg pool, at N-way concurrency. Baseline in the same
+// run, same pool, same concurrency: a trivial `select 1` round trip. Runs on a fresh database
+// created (and dropped) for the run.
 //
 // Scenarios: closed loop (N workers back to back: the ceiling) over many tenants and over one hot
 // tenant (every reservation contends for the same budget row lock), then an open loop at a fixed
 // reservation rate (default 2,000/s, at most N in flight) for the latency the target is about.
-// Build first (`npx tsc -b`): it imports the built store.
+// Every run also reports CPU per unit of work: this process (process.cpuUsage) and the PostgreSQL
+// backends of its pool (utime + stime from /proc/<pid>/stat), which swing much less than
+// wall-clock figures on a shared machine.
+// Build first (`npx tsc -b`): it imports the built store (`--store DIR`: another build's
+// services/governance/dist, for A/B comparisons).
 import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -17,9 +24,11 @@ const { values } = parseArgs({
     postgres: { type: "string" },
     duration: { type: "string", default: "10" },
     concurrency: { type: "string", default: "64" },
-    pool: { type: "string", default: "32" },
+    pool: { type: "string", default: "16" },
     tenants: { type: "string", default: "64" },
     rate: { type: "string", default: "2000" },
+    transaction: { type: "boolean", default: false },
+    store: { type: "string" },
   },
 });
 const url = values.postgres ?? process.env.TEST_DATABASE_URL ?? "postgres://clasper:clasper@127.0.0.1:5432/clasper_test";
@@ -33,7 +42,8 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../.
 const load = (rel) => import(pathToFileURL(path.join(root, rel)).href);
 const { createDatabase, migrateSchema, withTransaction } = await load("packages/db/dist/index.js");
 const { migrations } = await load("services/governance/dist/migrations/index.js");
-const { reserveBudget, settleBudget, upsertBudget } = await load("services/governance/dist/src/store/budgets.js");
+const storeDir = values.store ? path.resolve(values.store) : path.join(root, "services/governance/dist");
+const { reserveBudget, settleBudget, upsertBudget } = await import(pathToFileURL(path.join(storeDir, "src/store/budgets.js")).href);
 const { DEFAULT_BUDGET } = await load("services/governance/dist/src/budget-check.js");
 const { sql } = await import(pathToFileURL(path.join(root, "packages/db/node_modules/kysely/dist/esm/index.js")).href);
 
@@ -54,18 +64,36 @@ for (const t of [...tenants, "bench-hot"]) {
   await upsertBudget(db, t, { limitMicros: 1_000_000_000_000_000n, hardLimit: true, period: "monthly" }, new Date());
 }
 
+// The pool's backends, for their CPU time: every connection opened now and held for the run.
+await Promise.all(Array.from({ length: poolMax }, () => sql`select pg_sleep(0.05)`.execute(database.kysely)));
+const backendPids = (await sql`select pid from pg_stat_activity where datname = ${dbName} and pid <> pg_backend_pid()`.execute(admin.kysely)).rows.map((r) => r.pid);
+const TICK_US = 1e6 / 100; // USER_HZ
+function backendCpuUs() {
+  let ticks = 0;
+  for (const pid of backendPids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // not on this host (remote server) or the backend has gone: counted as 0
+    }
+  }
+  return ticks * TICK_US;
+}
+
+/** Each operation as the handlers run it: autocommit, or (`--transaction`) BEGIN … COMMIT. */
+const run = values.transaction ? (op) => withTransaction(db, op) : (op) => op(db);
+
 let seq = 0;
 /** One execution's budget round trip: reserve the worst case, settle the actual cost. */
 async function reserveAndSettle(tenantId, timings) {
   const t0 = performance.now();
-  const reserved = await withTransaction(db, (trx) =>
-    reserveBudget(trx, tenantId, { executionId: `e-${process.pid}-${++seq}`, amountMicros: AMOUNT, defaults: DEFAULT_BUDGET, now: new Date() }),
+  const reserved = await run((exec) =>
+    reserveBudget(exec, tenantId, { executionId: `e-${process.pid}-${++seq}`, amountMicros: AMOUNT, defaults: DEFAULT_BUDGET, now: new Date() }),
   );
   const t1 = performance.now();
   if (reserved.status !== "reserved") throw new Error(`reservation ${reserved.status}`);
-  await withTransaction(db, (trx) =>
-    settleBudget(trx, tenantId, { reservationId: reserved.reservation.reservation_id, actualMicros: AMOUNT / 2n, now: new Date() }),
-  );
+  await run((exec) => settleBudget(exec, tenantId, { reservationId: reserved.reservation.reservation_id, actualMicros: AMOUNT / 2n, now: new Date() }));
   const t2 = performance.now();
   timings.reserve.push(t1 - t0);
   timings.settle.push(t2 - t1);
@@ -80,23 +108,35 @@ async function selectOne(timings) {
 
 const newTimings = () => ({ reserve: [], settle: [], pair: [] });
 
+/** CPU µs of this process and of the pool's backends since `mark()`. */
+function cpuMeter() {
+  const node0 = process.cpuUsage();
+  const pg0 = backendCpuUs();
+  return () => {
+    const node = process.cpuUsage(node0);
+    return { nodeUs: node.user + node.system, pgUs: backendCpuUs() - pg0 };
+  };
+}
+
 /** N workers back to back for `ms`. */
 async function closedLoop(op, ms) {
   const timings = newTimings();
   const end = performance.now() + ms;
   const start = performance.now();
+  const cpu = cpuMeter();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
       for (let i = 0; performance.now() < end; i++) await op(w, i, timings);
     }),
   );
-  return { timings, seconds: (performance.now() - start) / 1000 };
+  return { timings, seconds: (performance.now() - start) / 1000, cpu: cpu() };
 }
 
 /** Starts one operation every 1/rate s (at most `concurrency` in flight; a full house counts as a miss). */
 async function openLoop(op, ms, perSecond) {
   const timings = newTimings();
   const start = performance.now();
+  const cpu = cpuMeter();
   let inFlight = 0;
   let started = 0;
   let skipped = 0;
@@ -116,10 +156,11 @@ async function openLoop(op, ms, perSecond) {
       });
       pending.add(p);
     }
-    await new Promise((r) => setImmediate(r));
+    // A 1 ms timer, not setImmediate: a spinning scheduler would take a core from the database.
+    await new Promise((r) => setTimeout(r, 1));
   }
   await Promise.all(pending);
-  return { timings, seconds: (performance.now() - start) / 1000, skipped };
+  return { timings, seconds: (performance.now() - start) / 1000, skipped, cpu: cpu() };
 }
 
 function pct(values, p) {
@@ -128,8 +169,12 @@ function pct(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 const fmt = (v) => v.toFixed(2);
-function line(label, list, seconds) {
-  return `| ${label} | ${(list.length / seconds).toFixed(0)} | ${fmt(pct(list, 50))} | ${fmt(pct(list, 99))} |`;
+/** A table row: rate, its ratio to the `select 1` baseline, latency, and CPU µs per unit (pair or query). */
+function line(label, list, result, base, withCpu = true) {
+  const rate = list.length / result.seconds;
+  const ratio = base ? `${(rate / (base.timings.pair.length / base.seconds)).toFixed(3)}×` : withCpu ? "1.000×" : "";
+  const cpu = withCpu ? `${(result.cpu.nodeUs / list.length).toFixed(0)} | ${(result.cpu.pgUs / list.length).toFixed(0)}` : " | ";
+  return `| ${label} | ${rate.toFixed(0)} | ${ratio} | ${fmt(pct(list, 50))} | ${fmt(pct(list, 99))} | ${cpu} |`;
 }
 
 try {
@@ -139,26 +184,34 @@ try {
   await closedLoop((_w, _i, t) => selectOne(t), 1000);
   await closedLoop(spread, 2000);
 
+  const load0 = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   const base = await closedLoop((_w, _i, t) => selectOne(t), duration);
   const many = await closedLoop(spread, duration);
   const one = await closedLoop(hot, duration);
   const fixed = await openLoop((n, t) => reserveAndSettle(tenants[n % tenants.length], t), duration, rate);
+  const load1 = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
-  console.log(`\ncommand: pnpm bench budget --duration ${duration / 1000} --concurrency ${concurrency} --pool ${poolMax} --tenants ${tenantCount} --rate ${rate}${values.postgres ? " --postgres <url>" : ""}`);
-  console.log(`PostgreSQL (${(await sql`select version() as v`.execute(database.kysely)).rows[0].v.split(" on ")[0]}), node ${process.version}, ${concurrency}-way concurrency, pg pool ${poolMax}, ${duration / 1000} s per run`);
-  console.log("Each reservation and each settlement is its own transaction (BEGIN, one statement, COMMIT), as in the RPC handlers.\n");
-  console.log("| run | per s | p50 ms | p99 ms |");
-  console.log("|---|---|---|---|");
-  console.log(line("baseline: `select 1` round trip (closed loop)", base.timings.pair, base.seconds));
-  console.log(line(`closed loop, ${tenantCount} tenants: reserve + settle (pair)`, many.timings.pair, many.seconds));
-  console.log(line(`  reserve`, many.timings.reserve, many.seconds));
-  console.log(line(`  settle`, many.timings.settle, many.seconds));
-  console.log(line("closed loop, 1 hot tenant: reserve + settle (pair)", one.timings.pair, one.seconds));
-  console.log(line(`  reserve`, one.timings.reserve, one.seconds));
-  console.log(line(`  settle`, one.timings.settle, one.seconds));
-  console.log(line(`open loop at ${rate} reservations/s, ${tenantCount} tenants: reserve`, fixed.timings.reserve, fixed.seconds));
-  console.log(line(`  settle`, fixed.timings.settle, fixed.seconds));
-  console.log(line(`  reserve + settle (pair)`, fixed.timings.pair, fixed.seconds));
+  const flags = `${values.transaction ? " --transaction" : ""}${values.store ? ` --store ${values.store}` : ""}${values.postgres ? " --postgres <url>" : ""}`;
+  console.log(`\ncommand: pnpm bench budget --duration ${duration / 1000} --concurrency ${concurrency} --pool ${poolMax} --tenants ${tenantCount} --rate ${rate}${flags}`);
+  console.log(`PostgreSQL (${(await sql`select version() as v`.execute(database.kysely)).rows[0].v.split(" on ")[0]}), node ${process.version}, ${concurrency}-way concurrency, pg pool ${poolMax}, ${duration / 1000} s per run, load average ${load0} before, ${load1} after`);
+  console.log(
+    values.transaction
+      ? "Each reservation and each settlement in its own explicit transaction (BEGIN, the call, COMMIT).\n"
+      : "Each reservation and each settlement as the RPC handlers run it: one autocommit statement (a transaction only when an audit event is due).\n",
+  );
+  console.log("| run | per s | vs `select 1` | p50 ms | p99 ms | node CPU µs per unit | PostgreSQL CPU µs per unit |");
+  console.log("|---|---|---|---|---|---|---|");
+  console.log(line("baseline: `select 1` round trip (closed loop)", base.timings.pair, base));
+  console.log(line(`closed loop, ${tenantCount} tenants: reserve + settle (pair)`, many.timings.pair, many, base));
+  console.log(line(`  reserve`, many.timings.reserve, many, undefined, false));
+  console.log(line(`  settle`, many.timings.settle, many, undefined, false));
+  console.log(line("closed loop, 1 hot tenant: reserve + settle (pair)", one.timings.pair, one, base));
+  console.log(line(`  reserve`, one.timings.reserve, one, undefined, false));
+  console.log(line(`  settle`, one.timings.settle, one, undefined, false));
+  console.log(line(`open loop at ${rate} reservations/s, ${tenantCount} tenants: reserve + settle (pair)`, fixed.timings.pair, fixed, base));
+  console.log(line(`  reserve`, fixed.timings.reserve, fixed, undefined, false));
+  console.log(line(`  settle`, fixed.timings.settle, fixed, undefined, false));
+  console.log("\nCPU per unit: per reserve + settle pair (per query for the baseline); PostgreSQL = the pool's backends, from /proc (0 when the server is remote).");
   if (fixed.skipped > 0) console.log(`\nopen loop: ${fixed.skipped} of ${fixed.skipped + fixed.timings.pair.length} scheduled reservations found ${concurrency} already in flight and were not sent`);
   const p99 = pct(fixed.timings.reserve, 99);
   const achieved = fixed.timings.reserve.length / fixed.seconds;

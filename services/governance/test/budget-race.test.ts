@@ -37,7 +37,7 @@ interface WorkerResult {
 }
 
 /** Starts the two processes, releases them together, and collects what each reserved. */
-async function race(url: string, mode: "atomic" | "naive", tenantId: string, defaultLimit = LIMIT): Promise<WorkerResult> {
+async function race(url: string, mode: "atomic" | "atomic-tx" | "naive", tenantId: string, defaultLimit = LIMIT): Promise<WorkerResult> {
   const workers = ["a", "b"].map((name) => {
     const child = spawn(process.execPath, [WORKER, url, mode, tenantId, String(PER_PROCESS), AMOUNT.toString(), `${tenantId}-${name}`, defaultLimit.toString()], {
       stdio: ["pipe", "pipe", "pipe"],
@@ -92,22 +92,35 @@ describe.skipIf(onPglite)("budget race across two processes on PostgreSQL", () =
     for (const id of ids) await settleBudget(db, tenantId, { reservationId: id, actualMicros: AMOUNT, now });
   }
 
-  it("lets exactly 100 of 400 concurrent reservations through a hard budget worth 100", async () => {
-    await upsertBudget(db, "race-atomic", { limitMicros: LIMIT, hardLimit: true }, new Date());
-    const result = await race(database.url!, "atomic", "race-atomic");
-    expect(result.errors).toEqual([]);
-    expect(result.reserved).toHaveLength(100);
-    expect(result.denied).toBe(300);
-    expect((await findBudget(db, "race-atomic", new Date()))?.reserved_micros).toBe(LIMIT);
+  /** The tenant's audit entries of one type: budget events are once per period, however many race. */
+  async function auditCount(tenantId: string, eventType: string): Promise<number> {
+    const rows = await db.selectFrom("audit_log").select("seq").where("tenant_id", "=", tenantId).where("event_type", "=", eventType).execute();
+    return rows.length;
+  }
 
-    await settleAll("race-atomic", result.reserved);
-    const budget = await findBudget(db, "race-atomic", new Date());
-    expect(budget?.spent_micros).toBe(LIMIT);
-    expect(budget!.spent_micros <= budget!.limit_micros).toBe(true);
-    expect(budget?.reserved_micros).toBe(0n);
-    const open = await db.selectFrom("budget_reservations").select("reservation_id").where("tenant_id", "=", "race-atomic").where("status", "=", "open").execute();
-    expect(open).toEqual([]);
-  }, 120_000);
+  for (const mode of ["atomic", "atomic-tx"] as const) {
+    const tenantId = `race-${mode}`;
+    const how = mode === "atomic" ? "autocommit calls, as the RPC handlers make them" : "calls inside the caller's transactions";
+    it(`lets exactly 100 of 400 concurrent reservations through a hard budget worth 100 (${how})`, async () => {
+      await upsertBudget(db, tenantId, { limitMicros: LIMIT, hardLimit: true }, new Date());
+      const result = await race(database.url!, mode, tenantId);
+      expect(result.errors).toEqual([]);
+      expect(result.reserved).toHaveLength(100);
+      expect(result.denied).toBe(300);
+      expect((await findBudget(db, tenantId, new Date()))?.reserved_micros).toBe(LIMIT);
+      // 300 denials raced to report the full budget: one budget_exceeded event for the period.
+      expect(await auditCount(tenantId, "budget_exceeded")).toBe(1);
+
+      await settleAll(tenantId, result.reserved);
+      const budget = await findBudget(db, tenantId, new Date());
+      expect(budget?.spent_micros).toBe(LIMIT);
+      expect(budget!.spent_micros <= budget!.limit_micros).toBe(true);
+      expect(budget?.reserved_micros).toBe(0n);
+      const open = await db.selectFrom("budget_reservations").select("reservation_id").where("tenant_id", "=", tenantId).where("status", "=", "open").execute();
+      expect(open).toEqual([]);
+      expect(await auditCount(tenantId, "budget_warning")).toBe(1);
+    }, 120_000);
+  }
 
   it("does not overspend on a tenant's first-ever concurrent requests (hard default budget)", async () => {
     expect(await findBudget(db, "race-default", new Date())).toBeUndefined();

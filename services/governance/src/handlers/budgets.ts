@@ -4,7 +4,6 @@ import { Code, type HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { principalOf } from "@clasper/auth";
 import { clasperError, failedPrecondition, invalidField, notFound, enumNames } from "@clasper/core";
-import { withTransaction } from "@clasper/db";
 import {
   BudgetPeriodSchema,
   BudgetCheckReason,
@@ -93,9 +92,9 @@ function amountWithinRange(field: string, value: bigint): bigint {
 
 /**
  * GET/POST /budget, POST /budget/check, and the runtime's internal Reserve / Settle / Release.
- * The store makes each change one atomic statement; these methods add the tenant (from the
- * verified context only), the transaction that makes audit events atomic with the change, and
- * the mapping to the contract.
+ * The store makes each change one atomic statement (and opens a transaction itself on the rare
+ * call that also writes an audit event); these methods add the tenant (from the verified context
+ * only) and the mapping to the contract.
  */
 export class BudgetHandlers {
   constructor(
@@ -141,16 +140,14 @@ export class BudgetHandlers {
   async reserveBudget(req: ReserveBudgetRequest, ctx: HandlerContext): Promise<ReserveBudgetResponse> {
     const { tenantId } = principalOf(ctx);
     const amountMicros = amountWithinRange("amount_micros", req.amountMicros);
-    const outcome = await withTransaction(this.db, (trx) =>
-      reserveBudget(trx, tenantId, {
-        executionId: req.executionId,
-        traceId: req.traceId,
-        amountMicros,
-        ttlMs: Number(req.ttlMs),
-        defaults: this.defaults,
-        now: this.clock(),
-      }),
-    );
+    const outcome = await reserveBudget(this.db, tenantId, {
+      executionId: req.executionId,
+      traceId: req.traceId,
+      amountMicros,
+      ttlMs: Number(req.ttlMs),
+      defaults: this.defaults,
+      now: this.clock(),
+    });
     if (outcome.status === "denied") {
       throw clasperError(Code.ResourceExhausted, outcome.check.warning || "hard budget would be exceeded", { reason: "budget_exceeded", httpStatus: 402 });
     }
@@ -164,9 +161,7 @@ export class BudgetHandlers {
   async settleBudget(req: SettleBudgetRequest, ctx: HandlerContext): Promise<SettleBudgetResponse> {
     const { tenantId } = principalOf(ctx);
     const actualMicros = amountWithinRange("actual_micros", req.actualMicros);
-    const outcome = await withTransaction(this.db, (trx) =>
-      settleBudget(trx, tenantId, { reservationId: req.reservationId, actualMicros, model: req.model, now: this.clock() }),
-    );
+    const outcome = await settleBudget(this.db, tenantId, { reservationId: req.reservationId, actualMicros, model: req.model, now: this.clock() });
     if (outcome.status === "not_found") throw notFound("reservation", "reservation_id");
     if (outcome.status === "released") {
       throw failedPrecondition(`reservation ${req.reservationId} was released without spend and cannot be settled`, "reservation_released");

@@ -1,41 +1,56 @@
-import type { CompiledQuery, Compilable, Kysely, Transaction } from "kysely";
+import { CompiledQuery, sql, WithSchemaPlugin, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import type { GovernanceDatabase } from "./schema.js";
 
 type Executor = Kysely<GovernanceDatabase> | Transaction<GovernanceDatabase>;
 
-const SENTINEL = "\u0000clasper-param:";
+/** A parameter as it goes over the wire: the call's casts give it its SQL type. */
+export type CallValue = string | boolean | null;
+
+const NO_SCHEMA = {};
+const schemas = new WeakMap<object, string | undefined>();
 
 /**
- * A query built with kysely once and then reused with new parameter values.
- *
- * Why: compiling a large CTE statement (building the operation tree, the withSchema rewrite, SQL
- * generation) costs about 2 ms of CPU per call, more than the database takes to run it, which
- * capped the budget hot path at a few hundred operations per second per process. The statement's
- * shape never changes, only its values, so it is compiled once per schema with a placeholder
- * string standing for each value, and each call substitutes the real values into the parameter
- * list. Every value must therefore go through `param(name)` (as text; cast it in SQL, e.g.
- * `${param("amount")}::int8`), and the query's shape must not depend on any value.
+ * The schema the executor's `withSchema` plugin qualifies tables with (undefined without one).
+ * Kysely keeps that name private, so one probe query is compiled per plugin instance (a service
+ * has one; each transaction reuses its parent's) and the name read back from the compiled SQL.
  */
-export function preparedStatement<Row, Name extends string>(
-  build: (db: Executor, param: (name: Name) => string) => Compilable<Row>,
-): (db: Executor, values: Readonly<Record<Name, string | null>>) => Promise<Row[]> {
-  const bySchema = new Map<string, CompiledQuery<Row>>();
+function schemaOf(db: Executor): string | undefined {
+  const key = db.getExecutor().plugins.find((plugin) => plugin instanceof WithSchemaPlugin) ?? NO_SCHEMA;
+  if (schemas.has(key)) return schemas.get(key);
+  const probe = db.selectFrom("budgets").select("tenant_id").compile().sql;
+  const quoted = / from "((?:[^"]|"")+)"\."budgets"$/.exec(probe)?.[1];
+  const schema = quoted?.replaceAll('""', '"');
+  schemas.set(key, schema);
+  return schema;
+}
+
+/** `schema.name` of one of the service's SQL functions, for use inside a kysely `sql` fragment. */
+export function schemaFunction(db: Executor, name: string): RawBuilder<unknown> {
+  const schema = schemaOf(db);
+  return schema === undefined ? sql.id(name) : sql.id(schema, name);
+}
+
+/**
+ * A call of one of the service's PL/pgSQL functions (migration 20261126000000) that returns one
+ * row: `select * from schema.name($1::type, …)`.
+ *
+ * Why not a kysely query: the call's text depends only on the schema, so it is written once per
+ * schema and sent as is; on PostgreSQL the pool runs it as a named prepared statement, parsed
+ * once per connection. Building and compiling an equivalent kysely query per call cost more CPU
+ * than the database spends running the function.
+ */
+export function storedFunction<Row>(name: string, types: readonly string[]): (db: Executor, values: readonly CallValue[]) => Promise<Row | undefined> {
+  const texts = new Map<string | undefined, string>();
+  const args = types.map((type, i) => `$${i + 1}::${type}`).join(", ");
   return async (db, values) => {
-    // The compiled SQL names the schema the executor's withSchema plugin selects; a tiny probe
-    // query tells executors for different schemas apart without compiling the big one.
-    const key = db.selectFrom("budgets").select("tenant_id").compile().sql;
-    let compiled = bySchema.get(key);
-    if (!compiled) {
-      compiled = build(db, (name) => SENTINEL + name).compile();
-      bySchema.set(key, compiled);
+    if (values.length !== types.length) throw new Error(`${name} takes ${types.length} arguments, got ${values.length}`);
+    const schema = schemaOf(db);
+    let text = texts.get(schema);
+    if (text === undefined) {
+      text = `select * from ${schema === undefined ? "" : `"${schema.replaceAll('"', '""')}".`}"${name}"(${args})`;
+      texts.set(schema, text);
     }
-    const parameters = compiled.parameters.map((value) => {
-      if (typeof value !== "string" || !value.startsWith(SENTINEL)) return value;
-      const name = value.slice(SENTINEL.length) as Name;
-      if (!(name in values)) throw new Error(`prepared statement parameter "${name}" has no value`);
-      return values[name];
-    });
-    const result = await db.executeQuery<Row>({ ...compiled, parameters });
-    return result.rows;
+    const result = await db.executeQuery<Row>(CompiledQuery.raw(text, values as unknown[]));
+    return result.rows[0];
   };
 }

@@ -2,7 +2,9 @@
 // runs under bare Node: it imports the governance store from the build (`npx tsc -b`) and opens
 // its own pg pool to the shared database.
 //
-// argv: <database url> <mode: atomic|naive> <tenant> <count> <amount micros> <id prefix> <default limit micros>
+// argv: <database url> <mode: atomic|atomic-tx|naive> <tenant> <count> <amount micros> <id prefix> <default limit micros>
+// atomic calls the store as the RPC handlers do (the Kysely handle: autocommit); atomic-tx inside a
+// transaction of the caller's, as Preflight does when it redeems an approval.
 // Prints "ready" once its pool is connected, waits for one line on stdin (the shared start signal),
 // fires <count> reservations at once, then prints one JSON line {reserved: [ids], denied, errors}.
 import { createInterface } from "node:readline";
@@ -31,7 +33,8 @@ const reserveOne = async (i) => {
   const executionId = `${prefix}-${i}`;
   const now = new Date();
   if (mode === "naive") return naiveReserve(db, tenantId, executionId, amount, now);
-  const outcome = await withTransaction(db, (trx) => reserveBudget(trx, tenantId, { executionId, amountMicros: amount, defaults, now }));
+  const input = { executionId, amountMicros: amount, defaults, now };
+  const outcome = mode === "atomic-tx" ? await withTransaction(db, (trx) => reserveBudget(trx, tenantId, input)) : await reserveBudget(db, tenantId, input);
   return outcome.status === "reserved" ? outcome.reservation.reservation_id : undefined;
 };
 const results = await Promise.allSettled(Array.from({ length: count }, (_, i) => reserveOne(i)));
