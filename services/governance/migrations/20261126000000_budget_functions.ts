@@ -15,6 +15,18 @@ import { sql, type Kysely } from "kysely";
 // transaction. A caller without a transaction passes `p_defer_events`: when an event is due the
 // function then writes no decision and answers `deferred`, and the caller repeats the call inside
 // a transaction together with the event (the rare path; see src/store/budgets.ts).
+
+/** The reservation columns settle and release return, assigned from a reservation record variable. */
+const RESERVATION_OUTPUTS = [
+  "execution_id", "trace_id", "amount_micros", "status", "created_at", "expires_at", "closed_at",
+  "release_reason", "actual_micros", "spent_after_micros", "remaining_after_micros", "warning",
+  "threshold_crossed", "exceeded",
+] as const;
+
+function assignReservationOutputs(record: string) {
+  return sql.raw(RESERVATION_OUTPUTS.map((column) => `${column} := ${record}.${column};`).join("\n      "));
+}
+
 export async function up(db: Kysely<any>): Promise<void> {
   // The period containing `at`, in UTC: daily from 00:00, weekly from Monday 00:00, monthly from
   // the 1st 00:00. Period "none" starts at `at` and never ends. The one definition of periods.
@@ -249,20 +261,7 @@ export async function up(db: Kysely<any>): Promise<void> {
           raise exception 'reservation % of tenant % is % but was not settled', p_reservation, p_tenant, res.status;
         end if;
       end if;
-      execution_id := res.execution_id;
-      trace_id := res.trace_id;
-      amount_micros := res.amount_micros;
-      status := res.status;
-      created_at := res.created_at;
-      expires_at := res.expires_at;
-      closed_at := res.closed_at;
-      release_reason := res.release_reason;
-      actual_micros := res.actual_micros;
-      spent_after_micros := res.spent_after_micros;
-      remaining_after_micros := res.remaining_after_micros;
-      warning := res.warning;
-      threshold_crossed := res.threshold_crossed;
-      exceeded := res.exceeded;
+      ${assignReservationOutputs("res")}
     end
     $$
   `.execute(db);
@@ -301,20 +300,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       else
         outcome := 'closed';
       end if;
-      execution_id := r.execution_id;
-      trace_id := r.trace_id;
-      amount_micros := r.amount_micros;
-      status := r.status;
-      created_at := r.created_at;
-      expires_at := r.expires_at;
-      closed_at := r.closed_at;
-      release_reason := r.release_reason;
-      actual_micros := r.actual_micros;
-      spent_after_micros := r.spent_after_micros;
-      remaining_after_micros := r.remaining_after_micros;
-      warning := r.warning;
-      threshold_crossed := r.threshold_crossed;
-      exceeded := r.exceeded;
+      ${assignReservationOutputs("r")}
     end
     $$
   `.execute(db);
