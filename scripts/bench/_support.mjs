@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: child processes that serve, and an autocannon run.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import autocannon from "autocannon";
 
@@ -51,4 +52,26 @@ export async function load({ url, method = "GET", headers = {}, body, connection
 export function row(label, figures, baseline) {
   const ratio = baseline ? ` | ${(figures.rps / baseline.rps).toFixed(3)}× | ${(figures.p50 - baseline.p50).toFixed(2)} | ${(figures.p99 - baseline.p99).toFixed(2)}` : " | 1.000× | 0 | 0";
   return `| ${label} | ${figures.rps.toFixed(0)} | ${figures.p50.toFixed(2)} | ${figures.p99.toFixed(2)}${ratio} |`;
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU seconds (user + system) process `pid` has used so far, from /proc (Linux); undefined
+ * elsewhere or once the process is gone. On a shared machine wall-clock figures swing with the
+ * neighbours; CPU per unit of work much less, so A/B comparisons read it.
+ */
+export function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,37 +1,16 @@
-// `pnpm bench gateway [--duration S] [--connections N] [--postgres URL] [--cpu-prof-dir DIR]`
+// `pnpm bench gateway [--duration S] [--connections N] [--postgres URL] [--cpu-prof-dir DIR] [--hop-calls N]`
 // What the REST edge costs: GET and POST /retention/policy through the one-process system
 // (JWT verification, request binding, signed internal context, in-memory Connect call with the full
 // interceptor stack, a database round trip, JSON rendering) against a baseline bare Node HTTP
 // server answering the same JSON, measured in the same run with the same load generator.
+// Then, in this process, the CPU of one in-process hop with the real stacks and no database.
 import { parseArgs } from "node:util";
 import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
-import { readFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { SignJWT } from "jose";
-import { freePort, load, row, startChild } from "./_support.mjs";
-
-/**
- * CPU seconds (user + system) a child process has used so far, from /proc (Linux). Throughput on
- * a shared, noisy machine swings with its neighbours; CPU per request does not, so A/B
- * comparisons read this column. Undefined elsewhere.
- */
-const clockTicks = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-function cpuSeconds(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  } catch {
-    return undefined;
-  }
-}
+import { cpuSeconds, freePort, load, row, startChild } from "./_support.mjs";
 
 /** One load run, plus the server's CPU µs per answered request over the run. */
 async function measured(pid, options) {
@@ -50,6 +29,8 @@ const { values } = parseArgs({
     postgres: { type: "string" },
     /** Directory for a V8 CPU profile of the system process (written when it stops). */
     "cpu-prof-dir": { type: "string" },
+    /** Calls per round of the in-process hop measurement (0 skips it). */
+    "hop-calls": { type: "string", default: "8000" },
   },
 });
 const duration = Number(values.duration);
@@ -83,7 +64,8 @@ const token = await new SignJWT({ tenant_id: "bench", user_id: "bench", roles: [
   .setIssuedAt()
   .setExpirationTime("1h")
   .sign(new TextEncoder().encode(secret));
-const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+const bearer = `Bearer ${token}`;
+const auth = { authorization: bearer, "content-type": "application/json" };
 const body = JSON.stringify({ retention_days: 30, sampling_strategy: "errors_only" });
 const gateway = `http://127.0.0.1:${port}/retention/policy`;
 
@@ -107,4 +89,64 @@ try {
   await system.stop();
   await baseline.stop();
   await rm(dataDir, { recursive: true, force: true });
+}
+
+if (Number(values["hop-calls"]) > 0) await inProcessHops(Number(values["hop-calls"]));
+
+/**
+ * One hop in this process: the direct transport with the real server and client stacks
+ * (serverInterceptors/clientInterceptors: tracing, logging, metrics, auth, store errors,
+ * validation) and a handler that answers at once, 32 calls in flight; CPU µs per call from
+ * process.cpuUsage, three rounds of each kind, interleaved.
+ */
+async function inProcessHops(calls) {
+  const load = (rel) => import(pathToFileURL(path.join(root, rel)).href);
+  const auth = await load("packages/auth/dist/index.js");
+  const telemetryKit = await load("packages/telemetry/dist/index.js");
+  const kit = await load("packages/service-kit/dist/index.js");
+  const { TraceService } = await load("packages/proto/dist/index.js");
+  const internal = "bench-internal-secret-0123456789-abcdefghij";
+  const signer = auth.createContextSigner(internal);
+  const telemetry = telemetryKit.startTelemetry({ serviceName: "bench", env: {} });
+  telemetry.addSpanProcessor({ onStart() {}, onEnd() {}, forceFlush: async () => {}, shutdown: async () => {} });
+  const logger = telemetryKit.createLogger({ serviceName: "bench", level: "warn" });
+  const metrics = telemetryKit.createMetrics({ serviceName: "bench" });
+  const transport = kit.inMemoryTransport({
+    routes: (router) => router.service(TraceService, { getRetentionPolicy: () => ({ policy: { retentionDays: 7 } }) }),
+    health: kit.createHealthRegistry(["bench"], async () => {}),
+    serverInterceptors: kit.serverInterceptors({ telemetry, logger, metrics, contextVerifier: auth.createContextVerifier(internal), contextSigner: signer }),
+    clientInterceptors: kit.clientInterceptors({ telemetry, forwardContext: true }),
+  });
+  const client = kit.createPeerClients(() => transport).trace;
+  const callers = auth.createCallerVerifier({ hsSecret: secret });
+  const principal = auth.buildPrincipal({ kind: "user", tenantId: "bench", userId: "bench", roles: ["admin"] });
+  const once = await signer.sign({ principal, requestId: "signed-once" });
+  let n = 0;
+  const kinds = {
+    "transport and both stacks, context signed once": () => client.getRetentionPolicy({}, { headers: { "x-clasper-context": once } }),
+    "the same, context signed per call": async () =>
+      client.getRetentionPolicy({}, { headers: { "x-clasper-context": await signer.sign({ principal, requestId: `r${n++}` }) } }),
+    "plus caller JWT verification, abort signal and timeout (the gateway's part)": async () => {
+      const caller = await callers.verify(bearer);
+      const token = await signer.sign({ principal: caller, requestId: `r${n++}` });
+      return client.getRetentionPolicy({}, { headers: { "x-clasper-context": token }, signal: new AbortController().signal, timeoutMs: 30_000 });
+    },
+  };
+  const round = async (call) => {
+    const start = process.cpuUsage();
+    let left = calls;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (left-- > 0) await call();
+    }));
+    const used = process.cpuUsage(start);
+    return (used.user + used.system) / calls;
+  };
+  const results = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]));
+  for (const call of Object.values(kinds)) await round(call); // warm-up
+  for (let r = 0; r < 3; r++) for (const [kind, call] of Object.entries(kinds)) results[kind].push(await round(call));
+  await telemetry.shutdown();
+  console.log(`\nin-process hop, ${calls} calls per round, 32 in flight, load average ${loadavg()[0].toFixed(2)}\n`);
+  console.log("| hop | CPU µs per call (three rounds) |");
+  console.log("|---|---|");
+  for (const [kind, figures] of Object.entries(results)) console.log(`| ${kind} | ${figures.map((f) => f.toFixed(0)).join(", ")} |`);
 }

@@ -3,6 +3,7 @@ import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyG
 import { listClaim, stringClaim } from "./claims.js";
 import { AuthConfigError, AuthError, hmacKey, mapJoseErrors, secretKey } from "./errors.js";
 import { buildPrincipal, type Principal } from "./principal.js";
+import { copyPrincipal, TokenCache } from "./token-cache.js";
 
 /** Header the Clasper daemon (and the original v1 API) sends its static key in. */
 export const DAEMON_KEY_HEADER = "x-agent-daemon-key";
@@ -34,6 +35,12 @@ export interface CallerVerifierOptions {
   jwksCooldownMs?: number;
   /** JWKS HTTP timeout (default 5 s). */
   jwksTimeoutMs?: number;
+  /**
+   * Verified bearer tokens remembered (default 1024, least recently used evicted; 0 turns the
+   * cache off). A remembered token is answered without a second signature check until its `exp`,
+   * and with a JWKS only while the key set still hands out the very key that checked it.
+   */
+  verifiedTokenCacheSize?: number;
 }
 
 export interface CallerVerifier {
@@ -44,7 +51,21 @@ export interface CallerVerifier {
   verify(authorization: string | undefined, daemonKey?: string | undefined): Promise<Principal>;
 }
 
-type JwtCheck = (token: string) => Promise<JWTPayload>;
+/**
+ * A token whose signature and claims passed, and how to tell later whether the key that checked
+ * it is still the key that would check it now (undefined: do not answer it from the cache).
+ */
+interface CheckedToken {
+  payload: JWTPayload;
+  keyStillCurrent: (() => boolean | Promise<boolean>) | undefined;
+}
+
+type JwtCheck = (token: string) => Promise<CheckedToken>;
+
+interface CachedCaller {
+  principal: Principal;
+  keyStillCurrent: () => boolean | Promise<boolean>;
+}
 
 /**
  * Builds the gateway's caller check. One trust root per verifier: either a shared secret or a
@@ -61,6 +82,7 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
     allowedTenants: options.claims?.allowedTenants ?? "allowed_tenants",
   };
   const checkJwt = createJwtCheck(options);
+  const verified = new TokenCache<CachedCaller>(options.verifiedTokenCacheSize ?? 1024);
   const checkDaemon = options.daemonKey ? createDaemonCheck(options.daemonKey) : undefined;
   if (!checkJwt && !checkDaemon) {
     throw new AuthConfigError(
@@ -84,9 +106,40 @@ export function createCallerVerifier(options: CallerVerifierOptions): CallerVeri
       if (!hasAuthorization) throw new AuthError("missing_token", "missing Authorization header");
       const token = bearerToken(authorization);
       if (!checkJwt) throw new AuthError("invalid_token", "bearer tokens are not accepted by this deployment");
-      return principalFromClaims(await checkJwt(token), claims);
+      return cachedCaller(token) ?? (await checkedCaller(token, checkJwt));
     },
   };
+
+  /**
+   * Every request of a caller presents the same bearer token, and checking it (HMAC or RSA
+   * through WebCrypto) was the largest single cost of a request. A token is answered from the
+   * cache only under the conditions that make the answer the one jose would give now: the exact
+   * same string, before its `exp` (jose's clock tolerance only ever extends acceptance past
+   * `exp`, so stopping at `exp` never accepts what jose would refuse), and with a JWKS, only
+   * while the remote key set still resolves the token's header to the very key object that
+   * checked it. A key removed from the JWKS therefore stops the cached tokens it signed as soon
+   * as jose's own copy of the key set is refreshed (stale after its cache age, or refetched for an
+   * unknown `kid`), exactly when jose would start refusing them. Failures are never cached.
+   */
+  function cachedCaller(token: string): Promise<Principal> | undefined {
+    const hit = verified.get(token);
+    if (!hit) return undefined;
+    const current = hit.keyStillCurrent();
+    if (current === true) return Promise.resolve(copyPrincipal(hit.principal));
+    if (current === false) return undefined;
+    // A rejection (the key set cannot be reached) is the answer a full check would give too.
+    return current.then((still) => (still ? copyPrincipal(hit.principal) : checkedCaller(token, checkJwt!)));
+  }
+
+  async function checkedCaller(token: string, check: JwtCheck): Promise<Principal> {
+    verified.delete(token);
+    const { payload, keyStillCurrent } = await check(token);
+    const principal = principalFromClaims(payload, claims);
+    if (keyStillCurrent && typeof payload.exp === "number") {
+      verified.set(token, { principal, keyStillCurrent }, payload.exp * 1000);
+    }
+    return copyPrincipal(principal);
+  }
 }
 
 function bearerToken(header: string): string {
@@ -109,18 +162,38 @@ function createJwtCheck(options: CallerVerifierOptions): JwtCheck | undefined {
   if (hsSecret !== undefined) {
     const key = hmacKey(hsSecret, "CLASPER_AUTH_JWT_SECRET");
     const algorithms = pinAlgorithms(options.algorithms, ["HS256"], (alg) => alg === "HS256");
+    // One secret for the life of the process: a token it checked stays checked.
+    const always = () => true;
     return async (token) => {
       const hmac = await key();
       const { payload } = await mapJoseErrors(() => jwtVerify(token, hmac, { ...verifyOptions, algorithms }));
-      return payload;
+      return { payload, keyStillCurrent: always };
     };
   }
   if (jwksUrl !== undefined) {
     const algorithms = pinAlgorithms(options.algorithms, [...DEFAULT_JWKS_ALGORITHMS], isAsymmetric);
     const getKey = remoteKeys(jwksUrl, options);
     return async (token) => {
-      const { payload } = await mapJoseErrors(() => jwtVerify(token, getKey, { ...verifyOptions, algorithms }));
-      return payload;
+      // The key jose picked for this token; when several keys match the header, jose tries each
+      // itself and none is recorded, so the token is not cached.
+      let used: unknown;
+      const { payload, protectedHeader } = await mapJoseErrors(() =>
+        jwtVerify(token, async (header, input) => (used = await getKey(header, input)), { ...verifyOptions, algorithms }),
+      );
+      if (used === undefined) return { payload, keyStillCurrent: undefined };
+      const [encodedHeader = "", encodedPayload = "", signature = ""] = token.split(".");
+      const input = { protected: encodedHeader, payload: encodedPayload, signature };
+      const keyStillCurrent = async () => {
+        try {
+          return (await getKey(protectedHeader, input)) === used;
+        } catch (err) {
+          // The key set cannot be reached: the same answer a full check would give.
+          if (err instanceof AuthError) throw err;
+          // No key, or several, match the header now: let jose decide in full.
+          return false;
+        }
+      };
+      return { payload, keyStillCurrent };
     };
   }
   return undefined;
@@ -206,7 +279,7 @@ function createDaemonCheck(config: { key: string; tenantId: string }): (presente
     if (!timingSafeEqual(digest(new TextEncoder().encode(presented)), expected)) {
       throw new AuthError("invalid_daemon_key", "daemon key is not valid");
     }
-    return structuredClone(principal);
+    return copyPrincipal(principal);
   };
 }
 

@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
-import { jwtVerify, SignJWT, type JWTPayload } from "jose";
-import { AuthError, hmacKey, mapJoseErrors } from "./errors.js";
+import { jwtVerify, type JWTPayload } from "jose";
+import { AuthError, hmacKey, mapJoseErrors, secretKey } from "./errors.js";
+import { encodeHeader, signHs256WithEncodedHeader } from "./hs256.js";
 import { buildPrincipal, type Principal } from "./principal.js";
+import { copyPrincipal, TokenCache } from "./token-cache.js";
 
 /** Header carrying the gateway-signed internal context on every service-to-service call. */
 export const CONTEXT_HEADER = "x-clasper-context";
@@ -36,34 +38,9 @@ interface ContextClaim {
   allowed_tenants?: string[];
 }
 
-/** A verified (or self-signed) token's context, valid until `expiresAtMs`. */
-interface CachedContext {
-  context: InternalContext;
-  expiresAtMs: number;
-}
-
-/** A bounded map from token to context; the least recently used entry goes first. */
-class TokenCache {
-  private readonly entries = new Map<string, CachedContext>();
-  constructor(private readonly size: number) {}
-
-  /** A copy of the token's context while it is unexpired, so no caller can change another's. */
-  get(token: string): InternalContext | undefined {
-    const hit = this.entries.get(token);
-    if (!hit) return undefined;
-    this.entries.delete(token);
-    if (hit.expiresAtMs <= Date.now()) return undefined;
-    this.entries.set(token, hit);
-    return structuredClone(hit.context);
-  }
-
-  set(token: string, entry: CachedContext): void {
-    if (this.entries.size >= this.size) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    this.entries.set(token, entry);
-  }
+/** A copy of a cached context, so no caller can change another's. */
+function copyContext(context: InternalContext): InternalContext {
+  return { requestId: context.requestId, principal: copyPrincipal(context.principal) };
 }
 
 /**
@@ -71,7 +48,7 @@ class TokenCache {
  * the secret and, for signers, the tokens they issued. Module-private, so only objects made here
  * (not look-alikes implementing the interfaces) can be paired by verifierTrustingOwnTokens.
  */
-const signerState = new WeakMap<ContextSigner, { secretDigest: string; issued: TokenCache }>();
+const signerState = new WeakMap<ContextSigner, { secretDigest: string; issued: TokenCache<InternalContext> }>();
 const verifierDigest = new WeakMap<ContextVerifier, string>();
 
 function secretDigest(secret: string): string {
@@ -83,9 +60,10 @@ function secretDigest(secret: string): string {
  * re-signs through forwardContextInterceptor({ signer }) or runAsService.
  */
 export function createContextSigner(secret: string, options: { ttlSeconds?: number; issuedCacheSize?: number } = {}): ContextSigner {
-  const key = hmacKey(secret, SECRET_VARIABLE);
+  const key = secretKey(secret, SECRET_VARIABLE);
+  const header = encodeHeader({ alg: "HS256", typ: TYPE });
   const ttlSeconds = options.ttlSeconds ?? 60;
-  const issued = new TokenCache(options.issuedCacheSize ?? 1024);
+  const issued = new TokenCache<InternalContext>(options.issuedCacheSize ?? 1024);
   const signer: ContextSigner = {
     ttlSeconds,
     async sign({ principal, requestId }) {
@@ -99,17 +77,16 @@ export function createContextSigner(secret: string, options: { ttlSeconds?: numb
       };
       const issuedAt = Math.floor(Date.now() / 1000);
       const expiresAt = issuedAt + ttlSeconds;
-      const token = await new SignJWT({ clasper: claim, request_id: requestId })
-        .setProtectedHeader({ alg: "HS256", typ: TYPE })
-        .setIssuer(ISSUER)
-        .setAudience(AUDIENCE)
-        .setSubject(principal.userId)
-        .setIssuedAt(issuedAt)
-        .setExpirationTime(expiresAt)
-        .sign(await key());
+      // The claims in the order jose's SignJWT setters would add them (setIssuer, setAudience,
+      // setSubject, setIssuedAt, setExpirationTime): the same bytes jose would sign.
+      const token = signHs256WithEncodedHeader(
+        header,
+        { clasper: claim, request_id: requestId, iss: ISSUER, aud: AUDIENCE, sub: principal.userId, iat: issuedAt, exp: expiresAt },
+        key,
+      );
       // The context exactly as a verifier would decode it from these claims (fresh arrays, so
       // later changes to `principal` cannot reach it); claims a verifier would refuse are not kept.
-      if (isContextClaim(claim)) issued.set(token, { context: contextFromClaims(claim, requestId), expiresAtMs: expiresAt * 1000 });
+      if (isContextClaim(claim)) issued.set(token, contextFromClaims(claim, requestId), expiresAt * 1000);
       return token;
     },
   };
@@ -124,12 +101,12 @@ export function createContextSigner(secret: string, options: { ttlSeconds?: numb
  */
 export function createContextVerifier(secret: string, options: { cacheSize?: number } = {}): ContextVerifier {
   const key = hmacKey(secret, SECRET_VARIABLE);
-  const cache = new TokenCache(options.cacheSize ?? 1024);
+  const cache = new TokenCache<InternalContext>(options.cacheSize ?? 1024);
 
   const verifier: ContextVerifier = {
     async verify(token) {
       const hit = cache.get(token);
-      if (hit) return hit;
+      if (hit) return copyContext(hit);
       // No clock tolerance: the gateway signed it moments ago and the lifetime is short.
       const hmac = await key();
       const { payload } = await mapJoseErrors(() =>
@@ -142,9 +119,9 @@ export function createContextVerifier(secret: string, options: { cacheSize?: num
         }),
       );
       const context = contextFromPayload(payload);
-      cache.set(token, { context, expiresAtMs: (payload.exp ?? 0) * 1000 });
+      cache.set(token, context, (payload.exp ?? 0) * 1000);
       // A copy, so one handler mutating its principal cannot change another request's.
-      return structuredClone(context);
+      return copyContext(context);
     },
   };
   verifierDigest.set(verifier, secretDigest(secret));
@@ -169,7 +146,7 @@ export function verifierTrustingOwnTokens(verifier: ContextVerifier, signer: Con
   return {
     verify: (token) => {
       const issued = own.issued.get(token);
-      return issued ? Promise.resolve(issued) : verifier.verify(token);
+      return issued ? Promise.resolve(copyContext(issued)) : verifier.verify(token);
     },
   };
 }

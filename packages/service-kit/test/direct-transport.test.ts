@@ -162,6 +162,62 @@ describe.each(TRANSPORTS)("%s in-memory transport", (_name, make) => {
     expect(ConnectError.from(reason).code).toBe(Code.DeadlineExceeded);
   });
 
+  it("ends the handler's signal when a unary call is over, with the error the handler threw", async () => {
+    const signals: AbortSignal[] = [];
+    const client = healthTransport(make, {
+      check(req, ctx) {
+        signals.push(ctx.signal);
+        expect(ctx.signal.aborted).toBe(false);
+        if (req.service === "fail") throw new ConnectError("no", Code.NotFound);
+        return { status: Status.SERVING };
+      },
+    });
+    await client.check({});
+    expect(signals[0]!.aborted).toBe(true);
+    await rejection(client.check({ service: "fail" }));
+    expect(signals[1]!.aborted).toBe(true);
+    expect(ConnectError.from(signals[1]!.reason).code).toBe(Code.NotFound);
+  });
+
+  it("starts a call whose signal is already aborted, as Connect does: the handler sees it aborted, the caller gets Canceled", async () => {
+    const seen: boolean[] = [];
+    const client = healthTransport(make, {
+      check(_req, ctx) {
+        seen.push(ctx.signal.aborted);
+        return { status: Status.SERVING };
+      },
+    });
+    const abort = new AbortController();
+    abort.abort();
+    expect((await rejection(client.check({}, { signal: abort.signal }))).code).toBe(Code.Canceled);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(seen.every((aborted) => aborted)).toBe(true);
+  });
+
+  it("passes on what a client interceptor throws as Connect does, and keeps response headers a server interceptor replaces", async () => {
+    const failingLater: Interceptor = () => async () => {
+      throw new Error("client side bug");
+    };
+    const failed = await rejection(healthTransport(make, { check: () => ({ status: Status.SERVING }) }, { client: [failingLater] }).check({}));
+    expect([failed.code, failed.rawMessage]).toEqual([Code.Unknown, "client side bug"]);
+    const failingAtOnce: Interceptor = () => () => {
+      throw new Error("thrown at once");
+    };
+    const raw = await healthTransport(make, { check: () => ({ status: Status.SERVING }) }, { client: [failingAtOnce] }).check({}).catch((e: unknown) => e);
+    expect(raw).toBeInstanceOf(Error);
+    expect((raw as Error).message).toBe("thrown at once");
+
+    const replacing: Interceptor = (next) => async (req) => {
+      const res = await next(req);
+      const header = new Headers(res.header);
+      header.set("x-replaced", "yes");
+      return { ...res, header };
+    };
+    let header: Headers | undefined;
+    await healthTransport(make, { check: () => ({ status: Status.SERVING }) }, { server: [replacing] }).check({}, { onHeader: (h) => (header = h) });
+    expect(header?.get("x-replaced")).toBe("yes");
+  });
+
   it("streams server messages with headers and trailers, and ends the handler's signal with the stream", async () => {
     let handlerSignal: AbortSignal | undefined;
     const client = healthTransport(make, {

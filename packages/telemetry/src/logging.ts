@@ -54,6 +54,7 @@ export function createLogger(options: LoggerOptions): Logger {
 
 function levelOf(outcome: CallOutcome): Level {
   if (outcome.code === "ok") return "info";
+  if (!(outcome.error instanceof ConnectError)) return "error";
   return isServerFault(outcome.error) ? "warn" : "info";
 }
 
@@ -61,19 +62,21 @@ function levelOf(outcome: CallOutcome): Level {
  * One line per RPC when it ends: procedure, Connect code, duration. Never messages or headers:
  * they carry user content and credentials. A non-ConnectError is a bug and is logged at error
  * level with its stack and cause; it is rethrown so Connect answers the client as usual.
+ * A line below the logger's level costs nothing but the clock reading.
  */
 export function loggingInterceptor(logger: Logger): Interceptor {
   return (next) => (req) => {
     const started = performance.now();
-    const procedure = procedureOf(req);
     return observeCall(
       () => next(req),
       (outcome) => {
-        const line = { procedure, code: outcome.code, duration_ms: Math.round((performance.now() - started) * 1000) / 1000 };
-        if (outcome.code !== "ok" && !(outcome.error instanceof ConnectError)) {
+        const level = levelOf(outcome);
+        if (!logger.isLevelEnabled(level)) return;
+        const line = { procedure: procedureOf(req), code: outcome.code, duration_ms: Math.round((performance.now() - started) * 1000) / 1000 };
+        if (level === "error") {
           logger.error({ ...line, err: outcome.error }, "rpc failed unexpectedly");
         } else {
-          logger[levelOf(outcome)](line, "rpc");
+          logger[level](line, "rpc");
         }
       },
     );

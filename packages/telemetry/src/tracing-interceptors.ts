@@ -54,6 +54,22 @@ function serverAttributes(url: string): Attributes {
   }
 }
 
+/**
+ * The RPC and peer attributes of a client span, per request URL. A client calls a fixed set of
+ * URLs (one per method and peer), so they are parsed once; the map is bounded all the same.
+ */
+const clientAttributeCache = new Map<string, Attributes>();
+function clientAttributes(req: RpcRequest): Attributes {
+  let cached = clientAttributeCache.get(req.url);
+  if (!cached) {
+    cached = { ...rpcAttributes(req), ...serverAttributes(req.url) };
+    if (clientAttributeCache.size >= 1024) clientAttributeCache.clear();
+    clientAttributeCache.set(req.url, cached);
+  }
+  // A copy: the SDK may keep the object it is given.
+  return { ...cached };
+}
+
 function endRpcSpan(span: Span, outcome: CallOutcome): void {
   if (outcome.code !== "ok") {
     span.setAttribute(ATTR_RPC_CONNECT_RPC_ERROR_CODE, outcome.code);
@@ -89,7 +105,7 @@ export function clientTracingInterceptor(telemetry: Telemetry): Interceptor {
     const parent = context.active();
     const span = telemetry.tracer.startSpan(
       rpcName(req),
-      { kind: SpanKind.CLIENT, attributes: { ...rpcAttributes(req), ...serverAttributes(req.url) } },
+      { kind: SpanKind.CLIENT, attributes: clientAttributes(req) },
       parent,
     );
     const ctx = trace.setSpan(parent, span);

@@ -252,7 +252,9 @@ export function createGateway(options: GatewayOptions) {
       span.end();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       options.metrics.httpServerDuration.observe({ method: verb, route: routeLabel, status_code: String(status) }, seconds);
-      options.logger.info({ method: verb, route: routeLabel, status, duration_ms: Math.round(seconds * 1e6) / 1e3, request_id: requestId }, "http request");
+      if (options.logger.isLevelEnabled("info")) {
+        options.logger.info({ method: verb, route: routeLabel, status, duration_ms: Math.round(seconds * 1e6) / 1e3, request_id: requestId }, "http request");
+      }
     }
   }
 
