@@ -1,7 +1,29 @@
 import type { Interceptor } from "@connectrpc/connect";
-import type { DescMessage } from "@bufbuild/protobuf";
+import {
+  getOption,
+  isFieldSet,
+  ScalarType,
+  type DescField,
+  type DescMessage,
+  type Message,
+  type MessageShape,
+  type MessageValidType,
+} from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
-import { createValidator, type Validator } from "@bufbuild/protovalidate";
+import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import { createValidator, type ValidationResult, type Validator } from "@bufbuild/protovalidate";
+import {
+  EnumRulesSchema,
+  field as fieldRulesOption,
+  FieldRulesSchema,
+  Ignore,
+  message as messageRulesOption,
+  MessageRulesSchema,
+  oneof as oneofRulesOption,
+  OneofRulesSchema,
+  RepeatedRulesSchema,
+  StringRulesSchema,
+} from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { invalidField } from "@clasper/core";
 
 /*
@@ -132,9 +154,194 @@ export function nativePattern(pattern: string): RegExp | undefined {
 
 class NotNativePattern extends Error {}
 
+/*
+ * protovalidate walks every field of every message with a path object per step (about 20 µs per
+ * span of IngestSpans, the largest CPU cost of ingest after decoding). Most of our rules are a
+ * handful of kinds, so a message type whose rules are ALL of those kinds gets an acceptance
+ * check compiled from the same rule options: plain property reads, no paths. The check can only
+ * say "valid"; whenever it finds anything wrong the message goes through protovalidate, which
+ * produces the violation (field path, message) exactly as before. So the rules and the errors
+ * still come from protovalidate and the .proto files; the check must merely never accept what
+ * protovalidate would refuse. A type with any other rule (CEL, oneof rules, numeric ranges,
+ * well-known string formats, predefined rules, ...) is not compiled and always goes through
+ * protovalidate. Supported, with protovalidate's semantics (planner.ts, condition.ts):
+ *   field: required (message fields), ignore (all three values);
+ *   string: min_len, max_len (code points), pattern (the native subset above);
+ *   enum: defined_only;  repeated: min_items, max_items (no item rules);
+ *   message fields, repeated messages and map values: the element type's own rules.
+ */
+
+/** True only when protovalidate would accept the message (of the type it was compiled for). */
+type Accept = (message: Record<string, unknown>) => boolean;
+
+class NotCompiled extends Error {}
+
+/** Throws NotCompiled unless every rule set on `rules` is in `allowed` (no extensions either). */
+function onlyRules(rules: Message, schema: DescMessage, allowed: readonly string[], where: string): void {
+  if (rules.$unknown !== undefined && rules.$unknown.length > 0) throw new NotCompiled(`${where}: predefined rules`);
+  for (const f of schema.fields) {
+    if (isFieldSet(rules, f) && !allowed.includes(f.localName)) throw new NotCompiled(`${where}: ${schema.name}.${f.localName}`);
+  }
+}
+
+/** Code points, as protovalidate counts string lengths (a surrogate pair is one). */
+function codePoints(value: string): number {
+  let n = 0;
+  for (const _ of value) n++;
+  return n;
+}
+
+/** A string of `min`..`max` code points (no bound when undefined); avoids counting when the length decides. */
+function lengthWithin(value: string, min: number | undefined, max: number | undefined): boolean {
+  const units = value.length;
+  // Every code point is one or two UTF-16 units.
+  if ((min === undefined || units >= 2 * min) && (max === undefined || units <= max)) return true;
+  const n = codePoints(value);
+  return (min === undefined || n >= min) && (max === undefined || n <= max);
+}
+
+function compileString(field: DescField, rules: Message & { minLen?: bigint; maxLen?: bigint; pattern?: string }): ((value: string) => boolean) | undefined {
+  onlyRules(rules, StringRulesSchema, ["minLen", "maxLen", "pattern", "example"], field.toString());
+  const min = isFieldSet(rules, StringRulesSchema.field.minLen) ? Number(rules.minLen) : undefined;
+  const max = isFieldSet(rules, StringRulesSchema.field.maxLen) ? Number(rules.maxLen) : undefined;
+  let re: RegExp | undefined;
+  if (isFieldSet(rules, StringRulesSchema.field.pattern)) {
+    re = nativePattern(rules.pattern as string);
+    if (re === undefined) throw new NotCompiled(`${field.toString()}: pattern outside the native subset`);
+  }
+  if (min === undefined && max === undefined && re === undefined) return undefined;
+  return (value) => (min === undefined && max === undefined ? true : lengthWithin(value, min, max)) && (re === undefined || re.test(value));
+}
+
+/** The checks of one field (undefined: none), reading the message object directly. */
+function compileField(field: DescField, compileType: (desc: DescMessage) => Accept): Accept | undefined {
+  const rules = getOption(field, fieldRulesOption);
+  const where = field.toString();
+  onlyRules(rules, FieldRulesSchema, ["required", "ignore", "string", "enum", "repeated"], where);
+  if (rules.ignore === Ignore.ALWAYS) return undefined;
+  const ruleKind = rules.type.case;
+  const oneof = field.oneof;
+  // The field's value; undefined for an unset oneof member or message field.
+  const get = (m: Record<string, unknown>): unknown => {
+    if (oneof === undefined) return m[field.localName];
+    const selected = m[oneof.localName] as { case: string | undefined; value?: unknown };
+    return selected.case === field.localName ? selected.value : undefined;
+  };
+  if (rules.required && field.fieldKind !== "message") throw new NotCompiled(`${where}: required on a ${field.fieldKind} field`);
+
+  switch (field.fieldKind) {
+    case "message": {
+      if (ruleKind !== undefined) throw new NotCompiled(`${where}: ${ruleKind} rules`);
+      const sub = compileType(field.message);
+      const required = rules.required;
+      return (m) => {
+        const value = get(m);
+        return value === undefined ? !required : sub(value as Record<string, unknown>);
+      };
+    }
+    case "list": {
+      if (ruleKind !== undefined && ruleKind !== "repeated") throw new NotCompiled(`${where}: ${ruleKind} rules`);
+      let min = 0;
+      let max = Infinity;
+      if (rules.type.case === "repeated") {
+        const r = rules.type.value;
+        onlyRules(r, RepeatedRulesSchema, ["minItems", "maxItems"], where);
+        if (isFieldSet(r, RepeatedRulesSchema.field.minItems)) min = Number(r.minItems);
+        if (isFieldSet(r, RepeatedRulesSchema.field.maxItems)) max = Number(r.maxItems);
+      }
+      const item = field.listKind === "message" ? compileType(field.message) : undefined;
+      // IGNORE_IF_ZERO_VALUE: an empty list is not checked at all.
+      const skipEmpty = rules.ignore === Ignore.IF_ZERO_VALUE;
+      return (m) => {
+        const list = m[field.localName] as readonly unknown[];
+        if (list.length === 0 && skipEmpty) return true;
+        if (list.length < min || list.length > max) return false;
+        if (item !== undefined) for (const element of list) if (!item(element as Record<string, unknown>)) return false;
+        return true;
+      };
+    }
+    case "map": {
+      if (ruleKind !== undefined) throw new NotCompiled(`${where}: ${ruleKind} rules`);
+      if (field.mapKind !== "message") return undefined;
+      const value = compileType(field.message);
+      return (m) => Object.values(m[field.localName] as Record<string, unknown>).every((v) => value(v as Record<string, unknown>));
+    }
+    case "enum":
+    case "scalar": {
+      let test: ((value: never) => boolean) | undefined;
+      if (field.fieldKind === "enum") {
+        if (ruleKind !== undefined && ruleKind !== "enum") throw new NotCompiled(`${where}: ${ruleKind} rules`);
+        if (rules.type.case === "enum") {
+          onlyRules(rules.type.value, EnumRulesSchema, ["definedOnly", "example"], where);
+          if (rules.type.value.definedOnly) {
+            const defined = new Set(field.enum.values.map((v) => v.number));
+            test = (value: number) => defined.has(value);
+          }
+        }
+      } else if (field.scalar === ScalarType.STRING) {
+        if (ruleKind !== undefined && ruleKind !== "string") throw new NotCompiled(`${where}: ${ruleKind} rules`);
+        if (rules.type.case === "string") test = compileString(field, rules.type.value);
+      } else if (ruleKind !== undefined) {
+        throw new NotCompiled(`${where}: ${ruleKind} rules`);
+      }
+      if (test === undefined) return undefined;
+      const check = test;
+      // condition.ts ignoreScalarOrEnumField: an implicit-presence field is checked even when it
+      // holds the zero value, unless IGNORE_IF_ZERO_VALUE; a field with presence only when set.
+      if (field.presence === FeatureSet_FieldPresence.IMPLICIT && oneof === undefined) {
+        const zero = field.fieldKind === "enum" ? 0 : "";
+        if (rules.ignore === Ignore.IF_ZERO_VALUE) return (m) => m[field.localName] === zero || check(m[field.localName] as never);
+        return (m) => check(m[field.localName] as never);
+      }
+      return (m) => !isFieldSet(m as Message, field) || check(get(m) as never);
+    }
+  }
+}
+
+/**
+ * Compiles acceptance checks per message type; undefined for a type (or a type it contains)
+ * with a rule outside the supported kinds. Cyclic types (a value that holds a list of values)
+ * compile once: the cache holds the type's check before its fields are compiled.
+ */
+function acceptanceCompiler(): (desc: DescMessage) => Accept | undefined {
+  const compiled = new Map<DescMessage, Accept | null>();
+  const compileType = (desc: DescMessage): Accept => {
+    const existing = compiled.get(desc);
+    if (existing === null) throw new NotCompiled(desc.typeName);
+    if (existing !== undefined) return existing;
+    let checks: Accept[] = [];
+    const accept: Accept = (m) => {
+      for (const check of checks) if (!check(m)) return false;
+      return true;
+    };
+    compiled.set(desc, accept);
+    try {
+      onlyRules(getOption(desc, messageRulesOption), MessageRulesSchema, [], desc.typeName);
+      for (const oneof of desc.oneofs) onlyRules(getOption(oneof, oneofRulesOption), OneofRulesSchema, [], oneof.toString());
+      checks = desc.fields.map((f) => compileField(f, compileType)).filter((c): c is Accept => c !== undefined);
+    } catch (err) {
+      compiled.set(desc, null);
+      throw err;
+    }
+    return accept;
+  };
+  return (desc) => {
+    try {
+      return compileType(desc);
+    } catch {
+      // NotCompiled, or anything unexpected: protovalidate alone still gives the right answer.
+      // Types compiled along the way as part of this one may hold checks that call it.
+      for (const [d, c] of compiled) if (c !== null && d !== desc) compiled.delete(d);
+      compiled.set(desc, null);
+      return undefined;
+    }
+  };
+}
+
 /**
  * The default validator's rules and messages, with the patterns of the subset on RegExp; message
- * types whose rules use another pattern go to RE2 (the default validator) once one is seen.
+ * types whose rules use another pattern go to RE2 (the default validator) once one is seen. A
+ * message the compiled acceptance check passes is valid without walking it.
  */
 export function createFastValidator(): Validator {
   const compiled = new Map<string, RegExp>();
@@ -151,8 +358,16 @@ export function createFastValidator(): Validator {
   });
   const re2 = createValidator();
   const needsRe2 = new WeakSet<DescMessage>();
+  const compileAcceptance = acceptanceCompiler();
+  const acceptance = new WeakMap<DescMessage, Accept | null>();
   return {
-    validate(schema, message) {
+    validate<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): ValidationResult<MessageValidType<Desc>, MessageShape<Desc>> {
+      let accept = acceptance.get(schema);
+      if (accept === undefined) acceptance.set(schema, (accept = compileAcceptance(schema) ?? null));
+      if (accept !== null && message.$typeName === schema.typeName && accept(message as unknown as Record<string, unknown>)) {
+        // What protovalidate returns for a valid message: the same object, typed as valid.
+        return { kind: "valid", message: message as MessageValidType<Desc>, error: undefined, violations: undefined };
+      }
       if (!needsRe2.has(schema)) {
         const result = native.validate(schema, message);
         if (result.kind !== "error") return result;

@@ -109,6 +109,17 @@ describe(`IngestSpans (${testBackendFromEnv()})`, () => {
     expect(await ingest("t-resend", [...again, again[2]!])).toMatchObject({ accepted: 9, duplicate: 1 });
   });
 
+  it("folds only the new spans of a batch that repeats some stored ones", async () => {
+    const spans = execution({ error: "search backend timed out", traceId: hex(16) });
+    const traceId = spans[0]!.traceId!;
+    await ingest("t-partial-ref", spans);
+    const reference = await summary("t-partial-ref", traceId);
+    const some = shuffled(spans, 3).slice(0, 4);
+    expect(await ingest("t-partial", some)).toMatchObject({ accepted: 4, duplicate: 0 });
+    expect(await ingest("t-partial", shuffled(spans, 5))).toMatchObject({ accepted: 5, duplicate: 4 });
+    expect(await summary("t-partial", traceId)).toEqual(reference);
+  });
+
   it("converges to the same summary whatever the order and batching of the spans", async () => {
     const spans = execution({ error: "search backend timed out", traceId: hex(16) });
     const traceId = spans[0]!.traceId!;

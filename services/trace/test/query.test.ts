@@ -126,6 +126,7 @@ describe(`ListTraces (${testBackendFromEnv()})`, () => {
   it("keeps a workspace-bound caller to its workspace", async () => {
     const bound = traceClient(database, { tenantId: tenant, workspaceId: "ws-b" });
     expect((await bound.listTraces({})).traces.map((t) => t.traceId)).toEqual([ids.b]);
+    expect(await bound.listTraces({ workspaceId: "ws-b", status: TraceStatus.ERROR })).toMatchObject({ total: 1, traces: [{ traceId: ids.b }] });
     await rejects(bound.listTraces({ workspaceId: "ws-a" }), Code.PermissionDenied, "workspace_id");
     await rejects(bound.getTrace({ traceId: ids.a! }), Code.NotFound, "trace_id");
   });

@@ -9,7 +9,7 @@ import type { ServiceDeps } from "@clasper/service-kit";
 import { isExecutionSpanOperation } from "@clasper/telemetry";
 import { assembleTraceDeltas, type AssembledSpan } from "../ingest/assemble.js";
 import { normalizeBatch, type NormalizedSpan } from "../ingest/normalize.js";
-import { redactSpan } from "../ingest/redact.js";
+import { BatchRedactor, redactSpan } from "../ingest/redact.js";
 import { createTenantRedactors, type TenantRedactors } from "../ingest/redaction-rules.js";
 import { decidedOnCompletion, keptOnCompletion, type SamplingPolicy } from "../ingest/sampling.js";
 import { DEFAULT_RETENTION, findRetentionPolicy } from "../store/retention.js";
@@ -55,7 +55,7 @@ export class IngestHandlers {
     const steps = unique.filter((span) => isExecutionSpanOperation(span.operation));
     // Redaction happens before the transaction: nothing unredacted reaches the database, and a
     // retried transaction does not redact twice.
-    const redactor = await this.redactors.forTenant(tenantId);
+    const redactor = new BatchRedactor(await this.redactors.forTenant(tenantId));
     const assembled: AssembledSpan[] = steps.map((span) => ({ span, redactionTypes: redactSpan(span, redactor) }));
     const outcome = await withTransaction(this.db, (trx) => this.store(trx, tenantId, assembled));
     return create(IngestSpansResponseSchema, {

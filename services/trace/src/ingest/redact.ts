@@ -49,11 +49,40 @@ for (const key of PAYLOAD_ATTRIBUTES) {
   if (STRUCTURAL_ATTRIBUTES.has(key)) throw new Error(`${key} is a payload attribute and must be redacted`);
 }
 
-function redactStored(value: StoredValue, redactor: Redactor, types: Set<string>): StoredValue {
+/** A string as it is stored: redacted, then cut to the value limit; with the redaction types found. */
+interface RedactedText {
+  text: string;
+  types: readonly string[];
+}
+
+/**
+ * Redacts the strings of ONE batch. An execution's chat spans each carry the conversation so far,
+ * and its tool spans the same arguments and results, so a batch repeats the same long strings
+ * several times: each distinct string is scanned once and its result reused (redaction is a
+ * function of the text and the tenant's rules, which are fixed for the batch). The memo lives
+ * as long as the batch.
+ */
+export class BatchRedactor {
+  private readonly seen = new Map<string, RedactedText>();
+
+  constructor(private readonly redactor: Redactor) {}
+
+  text(value: string): RedactedText {
+    let result = this.seen.get(value);
+    if (result === undefined) {
+      const { text, findings } = this.redactor.redactText(value);
+      result = { text: truncateValue(text), types: findings.length === 0 ? [] : [...new Set(findings.map((f) => f.type))] };
+      this.seen.set(value, result);
+    }
+    return result;
+  }
+}
+
+function redactStored(value: StoredValue, redactor: BatchRedactor, types: Set<string>): StoredValue {
   if (typeof value === "string") {
-    const { text, findings } = redactor.redactText(value);
-    for (const finding of findings) types.add(finding.type);
-    return truncateValue(text);
+    const { text, types: found } = redactor.text(value);
+    for (const type of found) types.add(type);
+    return text;
   }
   if (Array.isArray(value)) return value.map((item) => redactStored(item, redactor, types));
   return value;
@@ -66,7 +95,7 @@ function truncateStored(value: StoredValue): StoredValue {
   return value;
 }
 
-function redactMap(map: AttributeMap, redactor: Redactor, types: Set<string>, exempt: ReadonlySet<string>): void {
+function redactMap(map: AttributeMap, redactor: BatchRedactor, types: Set<string>, exempt: ReadonlySet<string>): void {
   for (const key of Object.keys(map)) {
     const value = map[key] as StoredValue;
     map[key] = exempt.has(key) ? truncateStored(value) : redactStored(value, redactor, types);
@@ -79,9 +108,10 @@ const NOTHING_EXEMPT: ReadonlySet<string> = new Set();
  * Redacts the span in place before anything of it is stored: attribute values (see
  * STRUCTURAL_ATTRIBUTES), every event attribute and the status message; then cuts values longer
  * than the value limit (after redaction, so a cut never leaves half a detectable secret behind).
- * Returns the redaction types found, e.g. "email".
+ * Returns the redaction types found, e.g. "email". Give every span of a batch the same
+ * BatchRedactor.
  */
-export function redactSpan(span: NormalizedSpan, redactor: Redactor): Set<string> {
+export function redactSpan(span: NormalizedSpan, redactor: BatchRedactor): Set<string> {
   const types = new Set<string>();
   redactMap(span.attributes, redactor, types, STRUCTURAL_ATTRIBUTES);
   for (const event of span.events) redactMap(event.attributes, redactor, types, NOTHING_EXEMPT);

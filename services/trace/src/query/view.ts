@@ -19,7 +19,7 @@ import {
 } from "@clasper/proto";
 import { ATTR, GENAI_OPERATION } from "@clasper/telemetry";
 import type { SpanRow } from "../store/steps.js";
-import type { TraceRow } from "../store/traces.js";
+import type { TraceRow, TraceSummaryRow } from "../store/traces.js";
 import { attrNumber, attrString } from "./attributes.js";
 import { stepsFromSpans, tokenUsage, type TokenCounts } from "./steps.js";
 
@@ -37,7 +37,7 @@ const STATUS_ERROR = 3;
  */
 export const STORED_TRUST_STATUS = TrustStatus.UNVERIFIED;
 
-export function rowTokenCounts(row: TraceRow): TokenCounts {
+export function rowTokenCounts(row: TraceSummaryRow): TokenCounts {
   return {
     input: row.input_tokens,
     output: row.output_tokens,
@@ -48,16 +48,16 @@ export function rowTokenCounts(row: TraceRow): TokenCounts {
 }
 
 /** The execution's environment, else labels.environment / labels.env, else "unknown" (seed §4.4). */
-function environmentOf(row: TraceRow): string {
+function environmentOf(row: TraceSummaryRow): string {
   return row.environment || row.labels["environment"] || row.labels["env"] || "unknown";
 }
 
-function entityLinks(row: TraceRow) {
+function entityLinks(row: TraceSummaryRow) {
   return create(EntityLinksSchema, { taskId: row.task_id ?? "", documentId: row.document_id ?? "", messageId: row.message_id ?? "" });
 }
 
 /** List view of a stored trace; `annotations` is the first value per key. */
-export function traceSummary(row: TraceRow, annotations: Record<string, string> = {}): TraceSummary {
+export function traceSummary(row: TraceSummaryRow, annotations: Record<string, string> = {}): TraceSummary {
   return create(TraceSummarySchema, {
     traceId: row.trace_id,
     workspaceId: row.workspace_id ?? "",

@@ -67,19 +67,30 @@ function spanRecord(span: NormalizedSpan): RecordOf<typeof SPAN_ROWS> {
 /**
  * Inserts the spans the tenant does not have yet and returns the identities of those inserted;
  * a span already stored (a re-sent batch) is left untouched. Rows go in (trace, span) order so
- * concurrent batches take their locks in the same order.
+ * concurrent batches take their locks in the same order. The statement answers one row: how many
+ * were inserted and, only when that is not all of them, which. Sending back the identity of every
+ * new span (hundreds of rows per batch) cost both sides more than the rare re-sent batch saves.
  */
 export async function insertSpans(db: Executor, tenantId: string, spans: readonly NormalizedSpan[]): Promise<Set<string>> {
   if (spans.length === 0) return new Set();
   const ordered = [...spans].sort((a, b) => compare(a.traceId, b.traceId) || compare(a.spanId, b.spanId));
-  const rows = await db
-    .insertInto("spans")
-    .columns(SPAN_ROWS.columns)
-    .expression(SPAN_ROWS.rows(tenantId, JSON.stringify(ordered.map(spanRecord))))
-    .onConflict((oc) => oc.columns(["tenant_id", "trace_id", "span_id"]).doNothing())
-    .returning(["trace_id", "span_id"])
-    .execute();
-  return new Set(rows.map((row) => spanIdentity(row.trace_id, row.span_id)));
+  const result = await db
+    .with("inserted", (qb) =>
+      qb
+        .insertInto("spans")
+        .columns(SPAN_ROWS.columns)
+        .expression(SPAN_ROWS.rows(tenantId, JSON.stringify(ordered.map(spanRecord))))
+        .onConflict((oc) => oc.columns(["tenant_id", "trace_id", "span_id"]).doNothing())
+        .returning(["trace_id", "span_id"]),
+    )
+    .selectFrom("inserted")
+    .select([
+      sql<string>`count(*)`.as("count"),
+      sql<string[] | null>`case when count(*) < ${ordered.length} then array_agg(trace_id || '/' || span_id) end`.as("identities"),
+    ])
+    .executeTakeFirstOrThrow();
+  if (Number(result.count) === ordered.length) return new Set(ordered.map((span) => spanIdentity(span.traceId, span.spanId)));
+  return new Set(result.identities ?? []);
 }
 
 function compare(a: string, b: string): number {

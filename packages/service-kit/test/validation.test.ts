@@ -1,0 +1,204 @@
+import { describe, expect, it } from "vitest";
+import { create, getOption, ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { pathToString } from "@bufbuild/protobuf/reflect";
+import { createValidator, type Validator } from "@bufbuild/protovalidate";
+import { field as fieldRulesOption } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import * as proto from "@clasper/proto";
+import { IngestSpansRequestSchema, SpanKind, SpanStatusCode } from "@clasper/proto";
+import { createFastValidator } from "../src/validation.js";
+
+/** Every message type of our contracts. */
+const SCHEMAS: DescMessage[] = Object.values(proto).filter(
+  (value): value is DescMessage => typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "message",
+);
+
+/** A small seeded PRNG (mulberry32), so a failure names a seed that reproduces it. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Random messages that sit on the edges of the rules: strings of the bounding lengths (counted in
+ * UTF-16 units and in code points, with surrogate pairs and lone surrogates), hex and not-quite-hex
+ * ids for the patterns, undefined enum numbers, lists around their item limits, unset required
+ * fields, nested messages and oneof members.
+ */
+function generator(seed: number) {
+  const random = prng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const chance = (p: number) => random() < p;
+
+  function text(length: number): string {
+    const alphabets = ["0123456789abcdef", "0123456789abcdefABCDEF-_ .", "\u{1F600}", "\uD800", "é"];
+    let out = "";
+    const alphabet = chance(0.6) ? alphabets[0]! : pick(alphabets);
+    while (out.length < length) out += pick([...alphabet]);
+    return out.slice(0, Math.max(length, 0));
+  }
+
+  function stringValue(field: DescField | undefined): string {
+    const rules = field ? getOption(field, fieldRulesOption) : undefined;
+    const r = rules?.type.case === "string" ? rules.type.value : undefined;
+    const bounds = [0, 1, 2, 15, 16, 17, 31, 32, 33];
+    if (r?.minLen !== undefined) bounds.push(Number(r.minLen) - 1, Number(r.minLen), Number(r.minLen) + 1);
+    // Long limits (prompts, up to 100,000 characters) are reached now and then, not every time.
+    if (r?.maxLen !== undefined && (r.maxLen <= 1024n || chance(0.1))) {
+      bounds.push(Number(r.maxLen) - 1, Number(r.maxLen), Number(r.maxLen) + 1, 2 * Number(r.maxLen));
+    }
+    return text(pick(bounds));
+  }
+
+  function scalar(type: ScalarType, field: DescField | undefined): unknown {
+    switch (type) {
+      case ScalarType.STRING:
+        return stringValue(field);
+      case ScalarType.BOOL:
+        return chance(0.5);
+      case ScalarType.BYTES:
+        return new Uint8Array(pick([0, 1, 4, 32]));
+      case ScalarType.DOUBLE:
+      case ScalarType.FLOAT:
+        return pick([0, -1, 0.5, 1, 100, 1e9, Number.NaN]);
+      case ScalarType.INT64:
+      case ScalarType.SINT64:
+      case ScalarType.SFIXED64:
+        return BigInt(pick([0, -1, 1, 7, 1000, 1_000_000]));
+      case ScalarType.UINT64:
+      case ScalarType.FIXED64:
+        return BigInt(pick([0, 1, 7, 1000, 1_000_000]));
+      case ScalarType.UINT32:
+      case ScalarType.FIXED32:
+        return pick([0, 1, 7, 100, 1000, 100000]);
+      default:
+        return pick([0, -1, 1, 7, 100, 1000, 100000]);
+    }
+  }
+
+  function enumValue(field: DescField & { fieldKind: "enum" } | { enum: { values: readonly { number: number }[] } }): number {
+    return chance(0.15) ? 99 : pick(field.enum.values).number;
+  }
+
+  function listLength(field: DescField): number {
+    const rules = getOption(field, fieldRulesOption);
+    const r = rules.type.case === "repeated" ? rules.type.value : undefined;
+    const lengths = [0, 0, 1, 1, 2, 3];
+    if (r?.minItems !== undefined) lengths.push(Number(r.minItems) - 1, Number(r.minItems));
+    // Lists at their maximum are built rarely (a thousand spans each).
+    if (r?.maxItems !== undefined && chance(0.05)) lengths.push(Number(r.maxItems), Number(r.maxItems) + 1);
+    return Math.max(0, pick(lengths));
+  }
+
+  function value(field: DescField, depth: number): unknown {
+    switch (field.fieldKind) {
+      case "scalar":
+        return scalar(field.scalar, field);
+      case "enum":
+        return enumValue(field);
+      case "message":
+        return message(field.message, depth + 1);
+      case "list": {
+        const n = depth > 3 ? 0 : listLength(field);
+        // Long lists (item limits) get shallow elements: the count is what they test.
+        const itemDepth = n > 3 ? 10 : depth + 1;
+        return Array.from({ length: n }, () =>
+          field.listKind === "message" ? message(field.message, itemDepth) : field.listKind === "enum" ? enumValue(field) : scalar(field.scalar, field),
+        );
+      }
+      case "map": {
+        const entries: Record<string, unknown> = {};
+        for (let i = 0; i < pick([0, 1, 2]); i++) {
+          const key = field.mapKey === ScalarType.STRING ? text(pick([0, 1, 5])) : String(i);
+          entries[key] = field.mapKind === "message" ? message(field.message, depth + 1) : field.mapKind === "enum" ? enumValue(field) : scalar(field.scalar, undefined);
+        }
+        return entries;
+      }
+    }
+  }
+
+  function message(schema: DescMessage, depth = 0): Message {
+    const init: Record<string, unknown> = {};
+    for (const field of schema.fields) {
+      if (field.oneof || chance(0.25) || (depth > 3 && field.fieldKind === "message")) continue;
+      init[field.localName] = value(field, depth);
+    }
+    for (const oneof of schema.oneofs) {
+      if (chance(0.3) || depth > 3) continue;
+      const member = pick(oneof.fields);
+      init[oneof.localName] = { case: member.localName, value: value(member, depth) };
+    }
+    return create(schema, init);
+  }
+
+  return { message };
+}
+
+type Outcome = { kind: string; violations?: { field: string; rule: string | undefined; message: string }[] };
+
+function outcome(validator: Validator, schema: DescMessage, message: Message): Outcome {
+  const result = validator.validate(schema, message);
+  if (result.kind !== "invalid") return { kind: result.kind };
+  return {
+    kind: result.kind,
+    violations: result.violations.map((v) => ({ field: pathToString(v.field), rule: v.ruleId, message: v.message })),
+  };
+}
+
+describe("createFastValidator", () => {
+  it("answers every message of every contract type exactly as protovalidate does", () => {
+    const reference = createValidator();
+    const fast = createFastValidator();
+    let invalid = 0;
+    for (const [i, schema] of SCHEMAS.entries()) {
+      const { message } = generator(1000 + i);
+      // At least 20 messages per type, more while the type is cheap to validate.
+      const until = Date.now() + 40;
+      for (let n = 0; n < 80 && (n < 20 || Date.now() < until); n++) {
+        const msg = message(schema);
+        const expected = outcome(reference, schema, msg);
+        if (expected.kind === "invalid") invalid++;
+        expect({ type: schema.typeName, seed: 1000 + i, n, ...outcome(fast, schema, msg) }).toEqual({ type: schema.typeName, seed: 1000 + i, n, ...expected });
+      }
+    }
+    // The generator must reach the rules, or the comparison above proves little.
+    expect(invalid).toBeGreaterThan(SCHEMAS.length * 5);
+  });
+
+  it("names the field of a span that breaks a rule, as protovalidate does", () => {
+    const span = (over: Record<string, unknown>) => ({
+      traceId: "a".repeat(32),
+      spanId: "b".repeat(16),
+      name: "chat",
+      kind: SpanKind.INTERNAL,
+      startTime: { seconds: 1n },
+      endTime: { seconds: 2n },
+      status: { code: SpanStatusCode.OK },
+      attributes: [{ key: "k", value: { value: { case: "stringValue" as const, value: "v" } } }],
+      ...over,
+    });
+    const fast = createFastValidator();
+    const cases: [Record<string, unknown>, string][] = [
+      [{}, "valid"],
+      [{ traceId: "A".repeat(32) }, "spans[1].trace_id"],
+      [{ parentSpanId: "c".repeat(15) }, "spans[1].parent_span_id"],
+      [{ parentSpanId: "" }, "valid"],
+      [{ name: "\u{1F600}".repeat(512) }, "valid"],
+      [{ name: "\u{1F600}".repeat(513) }, "spans[1].name"],
+      [{ kind: 42 }, "spans[1].kind"],
+      [{ endTime: undefined }, "spans[1].end_time"],
+      [{ attributes: [{ key: "", value: {} }] }, "spans[1].attributes[0].key"],
+      [{ attributes: [{ key: "k", value: { value: { case: "arrayValue", value: { values: Array.from({ length: 1001 }, () => ({})) } } } }] }, "spans[1].attributes[0].value.array_value.values"],
+    ];
+    for (const [over, expected] of cases) {
+      const req = create(IngestSpansRequestSchema, { spans: [span({}), span(over)] });
+      const result = fast.validate(IngestSpansRequestSchema, req);
+      expect(result.kind === "valid" ? "valid" : pathToString(result.violations![0]!.field)).toBe(expected);
+    }
+  });
+});
