@@ -59,3 +59,15 @@ describe.runIf(inject("backends").includes("postgres"))("prepared statements on 
     }
   });
 });
+
+describe.runIf(inject("backends").includes("postgres"))("session settings on PostgreSQL", () => {
+  it("turns JIT compilation off for pooled connections", async () => {
+    const db = createDatabase({ url: testDatabaseUrl(), poolMax: 1 });
+    try {
+      const { rows } = await sql<{ jit: string }>`show jit`.execute(db.kysely);
+      expect(rows).toEqual([{ jit: "off" }]);
+    } finally {
+      await db.close();
+    }
+  });
+});
