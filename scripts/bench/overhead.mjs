@@ -4,7 +4,9 @@
 // workspace, prompt, governance preflight + reservation + settlement, the streamed model call
 // through pi-ai, the reply posted to mission-control-lite, audit entries, spans delivered to the
 // trace service), one process, at a fixed rate (default 1,000 requests/s) and at saturation.
-// Prints requests/s and p50/p99 of both, and the latency Clasper adds.
+// Prints requests/s and p50/p99 of both, the latency Clasper adds, and the CPU the `clasper serve`
+// process spent per request (user + system, from /proc; the figure to compare builds by on a
+// shared machine, where wall-clock swings with the neighbours).
 import { parseArgs } from "node:util";
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
@@ -12,7 +14,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import autocannon from "autocannon";
 import { SignJWT } from "jose";
-import { freePort, startChild } from "./_support.mjs";
+import { cpuSeconds, freePort, startChild } from "./_support.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -34,11 +36,19 @@ const agentSecret = "bench-agent-secret-that-is-long-enough-0123456789";
 async function run({ url, headers, body, overallRate }) {
   const result = await autocannon({ url, method: "POST", headers, body, connections, duration, pipelining: 1, ...(overallRate ? { overallRate } : {}) });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts`);
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total };
+}
+
+/** A run through Clasper, with the CPU its process spent per answered request. */
+async function runMeasured(pid, options) {
+  const before = cpuSeconds(pid);
+  const figures = await run(options);
+  const after = cpuSeconds(pid);
+  return { ...figures, cpuMs: before === undefined || after === undefined ? undefined : ((after - before) * 1000) / figures.total };
 }
 
 const fmt = (f, base) =>
-  `| ${f.rps.toFixed(0)} | ${f.p50.toFixed(2)} | ${f.p99.toFixed(2)} | ${base ? (f.p50 - base.p50).toFixed(2) : "—"} | ${base ? (f.p99 - base.p99).toFixed(2) : "—"} |`;
+  `| ${f.rps.toFixed(0)} | ${f.p50.toFixed(2)} | ${f.p99.toFixed(2)} | ${base ? (f.p50 - base.p50).toFixed(2) : "—"} | ${base ? (f.p99 - base.p99).toFixed(2) : "—"} | ${f.cpuMs === undefined ? "—" : f.cpuMs.toFixed(2)} |`;
 
 const stubScript = (port, latency) =>
   `import(${JSON.stringify(path.join(root, "packages/testkit/dist/index.js"))}).then(async (m) => { const s = await m.startStubProvider({ port: ${port}, defaultLatencyMs: ${latency} }); s.setResponder(() => ({ text: "ok, noted.", usage: { input: 200, output: 5 } })); setInterval(() => { s.requests.length = 0; }, 1000); });`;
@@ -123,9 +133,9 @@ try {
     await run({ ...direct, overallRate: 200 });
     await run({ ...via, overallRate: 200 });
     const d1 = await run({ ...direct, overallRate: rate });
-    const c1 = await run({ ...via, overallRate: rate });
+    const c1 = await runMeasured(system.child.pid, { ...via, overallRate: rate });
     const dS = await run(direct);
-    const cS = await run(via);
+    const cS = await runMeasured(system.child.pid, via);
     rows.push([`stub ${latency} ms, direct, ${rate}/s offered`, fmt(d1)], [`stub ${latency} ms, via Clasper, ${rate}/s offered`, fmt(c1, d1)]);
     rows.push([`stub ${latency} ms, direct, saturation`, fmt(dS)], [`stub ${latency} ms, via Clasper, saturation`, fmt(cS, dS)]);
     await system.stop();
@@ -135,8 +145,8 @@ try {
   }
   console.log(`\ncommand: pnpm bench overhead --duration ${duration} --connections ${connections} --rate ${rate}${values.postgres ? " --postgres <url>" : ""}`);
   console.log(`database: ${values.postgres ? "PostgreSQL" : "embedded PGlite"}, node ${process.version}, load average ${loadavg()[0].toFixed(2)}\n`);
-  console.log("| run | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms |");
-  console.log("|---|---|---|---|---|---|");
+  console.log("| run | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | CPU of clasper serve per request, ms |");
+  console.log("|---|---|---|---|---|---|---|");
   for (const [label, cells] of rows) console.log(`| ${label} ${cells}`);
   console.log("\ntargets: added p50 ≤ 1 ms and p99 ≤ 5 ms at 1,000 requests/s; ≥ 2,000 requests/s at saturation");
 } finally {

@@ -8,7 +8,7 @@ export interface AgentTokenInit {
   secret: string;
   userId: string;
   agentRole: string;
-  /** Short by default (v1 used 2 h): the token is minted per request and only needs to outlive it. */
+  /** Short by default (v1 used 2 h): a token only needs to outlive the calls it is reused for. */
   ttlSeconds?: number;
   agentId?: string;
 }
@@ -35,6 +35,62 @@ export async function mintAgentToken(init: AgentTokenInit): Promise<string> {
     .setIssuedAt()
     .setExpirationTime(`${init.ttlSeconds ?? 300}s`)
     .sign(key);
+}
+
+export interface AgentTokenMinterOptions {
+  secret: string;
+  /** Lifetime of each minted token (default 300 s). */
+  ttlSeconds?: number;
+  /**
+   * Share of a token's lifetime during which it is handed out again (default 0.5): a token handed
+   * out always has at least the rest of its lifetime left (150 s of the default 300 s), far more
+   * than one Control Plane call may take.
+   */
+  reuseFraction?: number;
+  /** Identities kept; the least recently minted is dropped first (default 10,000). */
+  maxEntries?: number;
+}
+
+/** Whom an agent token is for. The tenant is part of the cache key, never of the token. */
+export interface AgentTokenSubject {
+  tenantId: string;
+  userId: string;
+  agentRole: string;
+  agentId?: string;
+}
+
+export type AgentTokenMinter = (subject: AgentTokenSubject) => Promise<string>;
+
+/**
+ * Agent tokens for the Control Plane, one per (tenant, user, role, agent) reused for the first
+ * `reuseFraction` of its lifetime instead of signed for every outbound call: the claims of two
+ * tokens for the same subject differ only in iat/exp, so reuse changes nothing the backend sees
+ * but the timestamps. Concurrent first calls share one signing.
+ */
+export function createAgentTokenMinter(options: AgentTokenMinterOptions): AgentTokenMinter {
+  secretKey(options.secret, SECRET_VARIABLE);
+  const ttlSeconds = options.ttlSeconds ?? 300;
+  const reuseMs = Math.max(0, Math.min(1, options.reuseFraction ?? 0.5)) * ttlSeconds * 1000;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const minted = new Map<string, { token: Promise<string>; reuseUntilMs: number }>();
+  return (subject) => {
+    const key = JSON.stringify([subject.tenantId, subject.userId, subject.agentRole, subject.agentId ?? ""]);
+    const now = Date.now();
+    const hit = minted.get(key);
+    if (hit && hit.reuseUntilMs > now) return hit.token;
+    const token = mintAgentToken({ secret: options.secret, userId: subject.userId, agentRole: subject.agentRole, ttlSeconds, ...(subject.agentId ? { agentId: subject.agentId } : {}) });
+    const entry = { token, reuseUntilMs: now + reuseMs };
+    minted.delete(key);
+    if (minted.size >= maxEntries) {
+      const oldest = minted.keys().next();
+      if (!oldest.done) minted.delete(oldest.value);
+    }
+    minted.set(key, entry);
+    token.catch(() => {
+      if (minted.get(key) === entry) minted.delete(key);
+    });
+    return token;
+  };
 }
 
 /** The backend side of §7.2, for the reference backend and conformance tests. */

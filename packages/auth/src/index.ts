@@ -42,5 +42,14 @@ export {
   type CallContext,
   type ServerAuthOptions,
 } from "./interceptors.js";
-export { mintAgentToken, verifyAgentToken, type AgentTokenClaims, type AgentTokenInit } from "./agent-token.js";
+export {
+  createAgentTokenMinter,
+  mintAgentToken,
+  verifyAgentToken,
+  type AgentTokenClaims,
+  type AgentTokenInit,
+  type AgentTokenMinter,
+  type AgentTokenMinterOptions,
+  type AgentTokenSubject,
+} from "./agent-token.js";
 export { DEV_SECRET_FILE, ensureDevSecret, mintDevToken, type DevTokenOptions } from "./dev.js";

@@ -1,6 +1,6 @@
 import { decodeJwt, decodeProtectedHeader } from "jose";
-import { describe, expect, it } from "vitest";
-import { AuthError, mintAgentToken, verifyAgentToken } from "../src/index.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { AuthError, createAgentTokenMinter, mintAgentToken, verifyAgentToken } from "../src/index.js";
 import { hsToken, rejectionOf, SECRET, withExp } from "./helpers.js";
 
 const refusal = (promise: Promise<unknown>) => rejectionOf(promise, AuthError);
@@ -36,5 +36,44 @@ describe("agent token (X-Agent-Token, spec §7.2)", () => {
 
   it("refuses a short secret", async () => {
     await expect(mintAgentToken({ secret: "short", userId: "u", agentRole: "r" })).rejects.toThrow(/AGENT_JWT_SECRET/);
+  });
+});
+
+describe("agent token minter (one token per subject, reused for part of its lifetime)", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const subject = { tenantId: "t1", userId: "u", agentRole: "r" };
+
+  it("hands the same token to the same subject until the reuse window ends, then a fresh one", async () => {
+    vi.useFakeTimers({ now: new Date("2026-11-24T10:00:00.000Z"), toFake: ["Date"] });
+    const mint = createAgentTokenMinter({ secret: SECRET, ttlSeconds: 300 });
+    const first = await mint(subject);
+    vi.advanceTimersByTime(149_000);
+    expect(await mint(subject)).toBe(first);
+    vi.advanceTimersByTime(2_000);
+    const second = await mint(subject);
+    expect(second).not.toBe(first);
+    const claims = decodeJwt(second);
+    // Handed out at most half its lifetime after minting: at least 150 s of it are left.
+    expect((claims.exp ?? 0) - Math.floor(Date.now() / 1000)).toBe(300);
+    await expect(verifyAgentToken(SECRET, second)).resolves.toMatchObject({ userId: "u", agentRole: "r" });
+  });
+
+  it("mints separately per tenant, user, role and agent", async () => {
+    vi.useFakeTimers({ now: new Date("2026-11-24T10:00:00.000Z"), toFake: ["Date"] });
+    const mint = createAgentTokenMinter({ secret: SECRET });
+    const first = await mint(subject);
+    vi.advanceTimersByTime(5_000);
+    // Claims carry iat, so a token minted later for another subject is different bytes.
+    for (const other of [{ ...subject, tenantId: "t2" }, { ...subject, userId: "v" }, { ...subject, agentRole: "s" }, { ...subject, agentId: "a" }]) {
+      expect(await mint(other)).not.toBe(first);
+    }
+    expect(decodeJwt(await mint({ ...subject, userId: "v" }))).toMatchObject({ user_id: "v", agent_role: "r" });
+    expect(await mint(subject)).toBe(first);
+  });
+
+  it("refuses a short secret when created", () => {
+    expect(() => createAgentTokenMinter({ secret: "short" })).toThrow(/AGENT_JWT_SECRET/);
   });
 });

@@ -10,7 +10,7 @@ import {
   type MessageValidType,
 } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
-import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import { FeatureSet_FieldPresence, isWrapperDesc } from "@bufbuild/protobuf/wkt";
 import { createValidator, type ValidationResult, type Validator } from "@bufbuild/protovalidate";
 import {
   EnumRulesSchema,
@@ -303,9 +303,15 @@ function compileField(field: DescField, compileType: (desc: DescMessage) => Acce
  * with a rule outside the supported kinds. Cyclic types (a value that holds a list of values)
  * compile once: the cache holds the type's check before its fields are compiled.
  */
+const JSON_REPRESENTED_TYPES = new Set(["google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"]);
+const acceptAnything: Accept = () => true;
+
 function acceptanceCompiler(): (desc: DescMessage) => Accept | undefined {
   const compiled = new Map<DescMessage, Accept | null>();
   const compileType = (desc: DescMessage): Accept => {
+    // protobuf-es holds these as plain JSON or primitives in a message field, not as messages
+    // (there is no `fields` on a JsonObject to walk); they carry no rules, so they always pass.
+    if (JSON_REPRESENTED_TYPES.has(desc.typeName) || isWrapperDesc(desc)) return acceptAnything;
     const existing = compiled.get(desc);
     if (existing === null) throw new NotCompiled(desc.typeName);
     if (existing !== undefined) return existing;

@@ -201,4 +201,25 @@ describe("createFastValidator", () => {
       expect(result.kind === "valid" ? "valid" : pathToString(result.violations![0]!.field)).toBe(expected);
     }
   });
+
+  it("passes JSON-valued fields (Struct, Value, ListValue) through exactly as protovalidate does", () => {
+    // protobuf-es holds these as plain JSON in a message field, not as messages.
+    const snapshot = { tool: "create_task", args: { title: "x", tags: ["a", 1, null, { deep: true }] } };
+    const cases: [DescMessage, Record<string, unknown>][] = [
+      [proto.AuthorizeToolCallRequestSchema, { requestSnapshot: snapshot }],
+      [proto.AuthorizeToolCallRequestSchema, { requestSnapshot: {} }],
+      ...SCHEMAS.flatMap((schema) =>
+        schema.fields
+          .filter((f) => f.fieldKind === "message" && ["google.protobuf.Struct", "google.protobuf.Value"].includes(f.message.typeName))
+          .map((f): [DescMessage, Record<string, unknown>] => [schema, { [f.localName]: f.message.typeName === "google.protobuf.Struct" ? snapshot : snapshot.args.tags }]),
+      ),
+    ];
+    expect(cases.length).toBeGreaterThan(5);
+    const reference = createValidator();
+    const fast = createFastValidator();
+    for (const [schema, init] of cases) {
+      const msg = create(schema, init);
+      expect({ type: schema.typeName, ...outcome(fast, schema, msg) }).toEqual({ type: schema.typeName, ...outcome(reference, schema, msg) });
+    }
+  });
 });

@@ -4,6 +4,7 @@ import * as auditLog from "./20261124021000_audit_log.js";
 import * as redactionRulesAndPriceOverrides from "./20261124022000_redaction_rules_and_price_overrides.js";
 import * as policiesAndDecisions from "./20261124023000_policies_and_decisions.js";
 import * as budgetFunctions from "./20261126000000_budget_functions.js";
+import * as auditAppendFunction from "./20261126020000_audit_append_function.js";
 
 /** Every migration of the governance service, in order (none yet: its RPCs answer Unimplemented). */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   "20261124022000_redaction_rules_and_price_overrides": redactionRulesAndPriceOverrides,
   "20261124023000_policies_and_decisions": policiesAndDecisions,
   "20261126000000_budget_functions": budgetFunctions,
+  "20261126020000_audit_append_function": auditAppendFunction,
 };

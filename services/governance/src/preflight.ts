@@ -26,6 +26,7 @@ import {
   PreflightResponseSchema,
   UserRole,
   type BudgetCheck,
+  type ExecutionAuditEvent,
   type PreflightReason,
   type PreflightRequest,
   type PreflightResponse,
@@ -40,8 +41,9 @@ import { appendAudit } from "./store/audit.js";
 import type { GovernanceDatabase } from "./store/schema.js";
 import type { GrantedScopeValue } from "./store/schema-policies.js";
 import type { BudgetDefaults } from "./budget-check.js";
+import { appendCallerAudit } from "./handlers/audit.js";
 import { budgetCheckToProto } from "./handlers/budgets.js";
-import { reserveBudget, type ReserveOutcome } from "./store/budgets.js";
+import { releaseBudget, reserveBudget, type ReserveOutcome } from "./store/budgets.js";
 
 export const DEFAULT_MAX_STEPS = 100;
 
@@ -186,6 +188,7 @@ export async function preflight(deps: PreflightDeps, principal: Principal, req: 
       details: { bypassed },
     });
   }
+  if (req.admittedAudit) await recordAdmission(deps, principal, req.admittedAudit, reserved);
   return create(PreflightResponseSchema, {
     ...common(assessment, budget),
     decision: DecisionEffect.ALLOW,
@@ -196,6 +199,23 @@ export async function preflight(deps: PreflightDeps, principal: Principal, req: 
     grantedScope: grantedScopeProto(grantedScopeOf(req), reservation.expires_at),
     overrideUsed: bypassed.length > 0,
   });
+}
+
+/**
+ * Appends the caller's admission entry (the runtime's `execution_started`) once the execution is
+ * admitted, after any override record so the chain keeps that order. Unrecorded, the execution is
+ * not admitted: a reservation this call made is released and the error returned, so nothing runs
+ * unaudited. (Should the release fail too, the reconciler returns the hold when it expires.)
+ */
+async function recordAdmission(deps: PreflightDeps, principal: Principal, event: ExecutionAuditEvent, reserved: ReserveOutcome & { status: "reserved" | "existing" }): Promise<void> {
+  try {
+    await appendCallerAudit(deps.db, principal, event, "admitted_audit.event_type");
+  } catch (err) {
+    if (reserved.status === "reserved") {
+      await releaseBudget(deps.db, principal.tenantId, reserved.reservation.reservation_id, "admission_not_audited", new Date()).catch(() => undefined);
+    }
+    throw err;
+  }
 }
 
 function grantedScopeOf(req: PreflightRequest): GrantedScopeValue {

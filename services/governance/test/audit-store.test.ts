@@ -5,7 +5,8 @@ import { testBackendFromEnv, useFreshDatabase, type FreshDatabase } from "@clasp
 import { ConnectError } from "@connectrpc/connect";
 import { errorInfoOf } from "@clasper/core";
 import { AuditEventType, AuditEventTypeSchema } from "@clasper/proto";
-import { canonicalEntry, entryHash } from "../src/store/audit-chain.js";
+import canonicalize from "canonicalize";
+import { canonicalEntry, canonicalEntryParts, entryHash } from "../src/store/audit-chain.js";
 import {
   AUDIT_EVENT_TYPES,
   appendAudit,
@@ -53,6 +54,28 @@ describe(`audit chain format`, () => {
     expect(entryHash({ ...fields, tenant_id: "tenant-b" })).not.toBe(entryHash(fields));
   });
 
+  it("splits the canonical text around created_at, prev_hash and seq exactly as the append statement rejoins it", () => {
+    const awkward = ['quote " back\\slash', "ctl \u0001\n\t", "ünïcødé 🚀 \u2028", "", "}{,:"];
+    for (const text of awkward) {
+      for (const prev of [null, "sha256:" + "b".repeat(64)]) {
+        const fields = {
+          tenant_id: `t ${text}`,
+          seq: 9007199254740991n,
+          prev_hash: prev,
+          event_type: "config_change",
+          workspace_id: text === "" ? null : text,
+          trace_id: null,
+          actor: text,
+          data: { text, n: [1.5, -0, 1e21], nested: { [text]: true } },
+          created_at: new Date("2026-01-02T03:04:05.006Z"),
+        };
+        const parts = canonicalEntryParts(fields, canonicalize(fields.data)!);
+        const joined = parts.beforeCreatedAt + fields.created_at.toISOString() + parts.beforePrevHash + (prev === null ? "null" : `"${prev}"`) + `,"seq":${fields.seq}` + parts.afterSeq;
+        expect(joined).toBe(canonicalEntry(fields));
+      }
+    }
+  });
+
   it("accepts exactly the event types of the proto enum", () => {
     const protoNames = AuditEventTypeSchema.values.filter((v) => v.number !== AuditEventType.UNSPECIFIED).map((v) => v.localName.toLowerCase());
     expect([...AUDIT_EVENT_TYPES].sort()).toEqual(protoNames.sort());
@@ -83,6 +106,13 @@ describe(`audit store (${backend})`, () => {
     expect((await verifyAuditChain(db, "t-payload")).ok).toBe(true);
   });
 
+  it("hashes in the database exactly what verification recomputes, whatever the strings contain", async () => {
+    for (const text of ['quote " back\\slash', "ctl \u0001\n\t\u007f", "ünïcødé 🚀 \u2028", "}{,:"]) {
+      await appendAudit(db, "t-strings", { eventType: "config_change", actor: text, workspaceId: text, traceId: text.slice(0, 8), data: { [text]: text } });
+    }
+    expect(await verifyAuditChain(db, "t-strings")).toMatchObject({ ok: true, checkedCount: 4 });
+  });
+
   it("runs inside the caller's transaction: a rollback leaves no entry and no gap", async () => {
     await appendAudit(db, "t-trx", { eventType: "config_change", data: { n: 1 } });
     await expect(
@@ -110,8 +140,8 @@ describe(`audit store (${backend})`, () => {
     expect((await readHead(db, "t-idem")).seq).toBe(1n);
   });
 
-  // The key is looked up in the same statement that waits for the head lock: an entry committed
-  // during that wait must still be found, and a different key still appended after it.
+  // The key is looked up in the statement that waits for the head lock: an entry committed during
+  // that wait must still be found, and a different key still appended after it.
   it.skipIf(backend === "pglite")("appends once per key when appends race for the head lock", async () => {
     const event = { eventType: "budget_warning", data: { percent: 80 }, idempotencyKey: "exec-race:budget_warning" };
     let same: Promise<unknown> | undefined;

@@ -4,10 +4,11 @@ import type { Kysely } from "kysely";
 import { buildPrincipal, createContextSigner, createContextVerifier, type Role } from "@clasper/auth";
 import { errorInfoOf } from "@clasper/core";
 import { testBackendFromEnv, useFreshDatabase } from "@clasper/db/testing";
-import { BudgetCheckReason, BudgetPeriod, type GovernanceService } from "@clasper/proto";
+import { AuditEventType, BudgetCheckReason, BudgetPeriod, type GovernanceService } from "@clasper/proto";
 import { budgetConfig } from "../src/config-budgets.js";
 import { BudgetHandlers } from "../src/handlers/budgets.js";
 import { routes } from "../src/routes.js";
+import { listAuditEntries } from "../src/store/audit.js";
 import type { GovernanceDatabase } from "../src/store/schema.js";
 import { GOVERNANCE_SCHEMA } from "../src/server.js";
 import { signedClient } from "./policies-support.js";
@@ -108,6 +109,27 @@ describe(`budget RPCs (${testBackendFromEnv()})`, () => {
       code: Code.FailedPrecondition,
       reason: "reservation_released",
     });
+  });
+
+  it("SettleBudget appends the caller's closing audit entry once the reservation is settled, once per key; a refused settle appends nothing", async () => {
+    const c = client("t-settle-audit");
+    const r = await c.reserveBudget({ executionId: "e1", amountMicros: 500n });
+    const settledAudit = { eventType: AuditEventType.AGENT_EXECUTION_COMPLETED, traceId: "trace-1", eventData: { execution_id: "e1", cost_micros: 400 }, idempotencyKey: "e1:completed" };
+    await c.settleBudget({ reservationId: r.reservationId, actualMicros: 400n, settledAudit });
+    // A retry (the first answer lost) settles nothing twice and appends nothing twice.
+    await c.settleBudget({ reservationId: r.reservationId, actualMicros: 400n, settledAudit });
+    const completed = (await listAuditEntries(db, "t-settle-audit", { eventType: "agent_execution_completed" }, { limit: 10 })).entries;
+    expect(completed).toHaveLength(1);
+    expect(completed[0]).toMatchObject({ actor: "user-1", trace_id: "trace-1", data: { execution_id: "e1", cost_micros: 400 } });
+
+    const released = await c.reserveBudget({ executionId: "e2", amountMicros: 500n });
+    await c.releaseBudget({ reservationId: released.reservationId });
+    const refused = await failure(c.settleBudget({ reservationId: released.reservationId, actualMicros: 1n, settledAudit: { ...settledAudit, idempotencyKey: "e2:completed" } }));
+    expect(refused).toMatchObject({ code: Code.FailedPrecondition, reason: "reservation_released" });
+    expect(await failure(c.settleBudget({ reservationId: "no-such-id", actualMicros: 1n, settledAudit: { ...settledAudit, idempotencyKey: "e3:completed" } }))).toMatchObject({ code: Code.NotFound });
+    expect((await listAuditEntries(db, "t-settle-audit", { eventType: "agent_execution_completed" }, { limit: 10 })).entries).toHaveLength(1);
+    // An unknown event type is refused naming the field.
+    expect(await failure(c.settleBudget({ reservationId: r.reservationId, actualMicros: 400n, settledAudit: { ...settledAudit, eventType: 999 as AuditEventType } }))).toMatchObject({ code: Code.InvalidArgument });
   });
 
   it("answers NotFound for another tenant's reservation id", async () => {

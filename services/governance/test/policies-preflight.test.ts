@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { errorInfoOf } from "@clasper/core";
 import { testBackendFromEnv } from "@clasper/db/testing";
 import {
+  AuditEventType,
   DataSensitivity,
   DecisionAction,
   DecisionEffect,
@@ -59,6 +60,32 @@ async function events(tenantId: string, eventType: string) {
 }
 
 describe(`preflight (${testBackendFromEnv()})`, () => {
+  it("appends the caller's admission entry when it admits the execution, once per key, and never for a refusal", async () => {
+    const runner = h.client({ tenantId: "t-admit", roles: ["operator"], userId: "runner-7" });
+    const admitted = (executionId: string) => ({
+      eventType: AuditEventType.AGENT_EXECUTION_STARTED,
+      workspaceId: "ws-1",
+      traceId: "trace-1",
+      eventData: { execution_id: executionId, model: "gpt-4o-mini" },
+      idempotencyKey: `${executionId}:started`,
+    });
+    const first = request();
+    const res = await runner.preflight({ ...first, admittedAudit: admitted(first.executionId!) });
+    expect(res.decision).toBe(DecisionEffect.ALLOW);
+    // A retried Preflight of the same execution re-admits it and appends nothing more.
+    expect((await runner.preflight({ ...first, admittedAudit: admitted(first.executionId!) })).reservationId).toBe(res.reservationId);
+    const started = await events("t-admit", "agent_execution_started");
+    expect(started).toHaveLength(1);
+    expect(started[0]).toMatchObject({ actor: "runner-7", workspace_id: "ws-1", trace_id: "trace-1", data: { execution_id: first.executionId, model: "gpt-4o-mini" } });
+
+    // A hard budget refusal: audited as execution_denied, no admission entry.
+    await upsertBudget(h.db, "t-admit", { limitMicros: 10n, hardLimit: true }, new Date());
+    const refused = request({ estimatedCostMicros: 1_000_000n });
+    expect((await runner.preflight({ ...refused, admittedAudit: admitted(refused.executionId!) })).decision).toBe(DecisionEffect.DENY);
+    expect(await events("t-admit", "agent_execution_started")).toHaveLength(1);
+
+  });
+
   it("allows a plain execution and reserves its worst-case cost", async () => {
     const runner = h.client({ tenantId: "t-allow", roles: ["operator"] });
     const res = await runner.preflight(request({ estimatedCostMicros: 2_500n, maxSteps: 7 }));

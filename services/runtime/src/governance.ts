@@ -1,4 +1,4 @@
-import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
+import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { SpanStatusCode, type Context as OtelContext, type Tracer } from "@opentelemetry/api";
@@ -9,8 +9,9 @@ import {
   DecisionEffect,
   PreflightReasonCode,
   RiskLevel,
+  ExecutionAuditEventSchema,
+  PreflightRequestSchema,
   type AuthorizeToolCallResponse,
-  type PreflightRequestSchema,
   type PreflightResponse,
   type TokenUsage,
 } from "@clasper/proto";
@@ -73,10 +74,31 @@ export interface AuditScope {
   executionId: string;
 }
 
+/** One audit entry of an execution, appended once per (execution, key). */
+export interface AuditRecord {
+  type: AuditEventType;
+  scope: AuditScope;
+  key: string;
+  data: JsonObject;
+}
+
+/** The entry as AppendAudit takes it, and as Preflight and SettleBudget carry it (ExecutionAuditEvent). */
+function auditEvent({ type, scope, key, data }: AuditRecord): { eventType: AuditEventType; workspaceId: string; traceId: string; eventData: JsonObject; idempotencyKey: string } {
+  return {
+    eventType: type,
+    workspaceId: scope.workspaceId,
+    traceId: scope.traceId,
+    eventData: { execution_id: scope.executionId, ...data },
+    idempotencyKey: `${scope.executionId}:${key}`,
+  };
+}
+
 /** The runtime's side of governance: the gate, the money, the tool verdicts and the audit trail. */
 export interface Governance {
-  preflight(req: MessageInitShape<typeof PreflightRequestSchema>, parent: OtelContext): Promise<PreflightOutcome>;
-  settle(reservationId: string, actualMicros: number, model: string, usage: TokenUsage): Promise<void>;
+  /** `admitted` (the execution's opening entry) is appended by governance when it admits the execution. */
+  preflight(req: MessageInitShape<typeof PreflightRequestSchema>, parent: OtelContext, admitted?: AuditRecord): Promise<PreflightOutcome>;
+  /** `closing` is appended by governance with the settlement; a failed settle appended nothing. */
+  settle(reservationId: string, actualMicros: number, model: string, usage: TokenUsage, closing?: AuditRecord): Promise<void>;
   release(reservationId: string, reason: string): Promise<void>;
   authorizeTool(
     req: { executionId: string; traceId: string; workspaceId: string; environment: string; toolName: string; agentRole: string; snapshot: JsonObject },
@@ -95,10 +117,12 @@ export function createGovernance(peers: PeerClients, tracer: Tracer, logger: Log
   }
 
   return {
-    async preflight(req, parent) {
+    async preflight(req, parent, admitted) {
       const span = decisionSpan("preflight", parent, {});
       try {
-        const response = await governance.preflight(req);
+        const request = create(PreflightRequestSchema, req);
+        if (admitted) request.admittedAudit = create(ExecutionAuditEventSchema, auditEvent(admitted));
+        const response = await governance.preflight(request);
         const effect = EFFECT[response.decision] ?? "deny";
         span.setAttributes({
           [ATTR.decisionEffect]: effect,
@@ -125,8 +149,8 @@ export function createGovernance(peers: PeerClients, tracer: Tracer, logger: Log
       }
     },
 
-    async settle(reservationId, actualMicros, model, usage) {
-      await governance.settleBudget({ reservationId, actualMicros: BigInt(actualMicros), model, usage });
+    async settle(reservationId, actualMicros, model, usage, closing) {
+      await governance.settleBudget({ reservationId, actualMicros: BigInt(actualMicros), model, usage, ...(closing ? { settledAudit: auditEvent(closing) } : {}) });
     },
 
     async release(reservationId, reason) {
@@ -162,13 +186,7 @@ export function createGovernance(peers: PeerClients, tracer: Tracer, logger: Log
 
     async audit(type, scope, key, data) {
       try {
-        await governance.appendAudit({
-          eventType: type,
-          workspaceId: scope.workspaceId,
-          traceId: scope.traceId,
-          eventData: { execution_id: scope.executionId, ...data },
-          idempotencyKey: `${scope.executionId}:${key}`,
-        });
+        await governance.appendAudit(auditEvent({ type, scope, key, data }));
       } catch (err) {
         logger.warn({ err, event: AuditEventType[type], execution_id: scope.executionId }, "audit append failed");
       }

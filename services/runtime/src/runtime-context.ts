@@ -1,5 +1,6 @@
 import type { Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
+import type { AgentTokenMinter } from "@clasper/auth";
 import type { PeerClients } from "@clasper/service-kit";
 import type { RuntimeConfig } from "./config.js";
 import type { Governance } from "./governance.js";
@@ -13,4 +14,6 @@ export interface RuntimeContext {
   readonly governance: Governance;
   readonly llm: LlmCaller;
   readonly logger: Logger;
+  /** X-Agent-Token for Control Plane calls; refuses when AGENT_JWT_SECRET is not set. */
+  readonly agentTokens: AgentTokenMinter;
 }

@@ -4,6 +4,7 @@ import { startStubProvider, type StubProvider } from "@clasper/testkit";
 import { runtimeConfig } from "../src/config.js";
 import { createLlmCaller, LlmCallError, textOf } from "../src/llm/call.js";
 import { modelChain, parseModelString } from "../src/llm/models.js";
+import { reportsReasoningTokens } from "../src/llm/provider-responses.js";
 import { worstCaseMicros } from "../src/llm/usage.js";
 
 let stub: StubProvider;
@@ -60,6 +61,16 @@ describe("one logical model call", () => {
     expect(result.meter).toMatchObject({ input: 1500, output: 100, cacheRead: 500, reasoning: 40 });
     // gpt-4o-mini per million tokens: input $0.15, output $0.60, cache read $0.08.
     expect(result.meter).toMatchObject({ inputMicros: 150, outputMicros: 60, cacheReadMicros: 40, totalMicros: 250 });
+  });
+
+  it("reads reasoning tokens from the body of the Responses API too, and skips the scan for APIs that never report them", async () => {
+    stub.script({ text: "ok", usage: { input: 10, output: 50, reasoning: 30 } });
+    const result = await ask({ LLM_API: "openai-responses" });
+    expect(textOf(result.message)).toBe("ok");
+    expect(result.meter).toMatchObject({ output: 50, reasoning: 30 });
+    expect(reportsReasoningTokens("openai-completions")).toBe(true);
+    expect(reportsReasoningTokens("a-wire-protocol-pi-ai-added-later")).toBe(true);
+    expect(reportsReasoningTokens("anthropic-messages")).toBe(false);
   });
 
   it("makes at most CLASPER_RETRY_ATTEMPTS requests per model, then fails with the provider's status", async () => {

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
-import { principalOf } from "@clasper/auth";
+import { principalOf, type Principal } from "@clasper/auth";
 import { invalidField } from "@clasper/core";
 import {
   AppendAuditResponseSchema,
@@ -19,6 +19,7 @@ import {
   type AppendAuditResponse,
   type AuditChainVerification,
   type AuditEntry,
+  type ExecutionAuditEvent,
   type ExportAuditChainRequest,
   type ExportAuditChainResponse,
   type GetAuditStatsRequest,
@@ -32,6 +33,7 @@ import type { ChainVerification } from "../store/audit-chain.js";
 import {
   appendAudit,
   auditStats,
+  type AppendedAudit,
   exportAuditChain,
   isAuditEventType,
   listAuditEntries,
@@ -110,20 +112,30 @@ function toVerification(result: ChainVerification): AuditChainVerification {
   });
 }
 
+type Executor = Kysely<GovernanceDatabase>;
+
+/**
+ * Appends an entry an internal caller sent (AppendAudit, or an ExecutionAuditEvent carried by
+ * Preflight / SettleBudget) for the verified principal: its tenant, and its user as the actor.
+ * `field` names the request field a bad event type is reported under.
+ */
+export function appendCallerAudit(db: Executor, principal: Principal, event: AppendAuditRequest | ExecutionAuditEvent, field: string): Promise<AppendedAudit> {
+  return appendAudit(db, principal.tenantId, {
+    eventType: eventTypeName(event.eventType, field),
+    workspaceId: event.workspaceId,
+    traceId: event.traceId,
+    actor: principal.userId,
+    data: event.eventData ?? {},
+    idempotencyKey: event.idempotencyKey,
+  });
+}
+
 /** The tamper-evident audit log: AppendAudit (internal), GET /audit, /audit/stats, /audit/verify, export. */
 export class AuditHandlers {
   constructor(private readonly db: Kysely<GovernanceDatabase>) {}
 
   async appendAudit(req: AppendAuditRequest, ctx: HandlerContext): Promise<AppendAuditResponse> {
-    const principal = principalOf(ctx);
-    const appended = await appendAudit(this.db, principal.tenantId, {
-      eventType: eventTypeName(req.eventType, "event_type"),
-      workspaceId: req.workspaceId,
-      traceId: req.traceId,
-      actor: principal.userId,
-      data: req.eventData ?? {},
-      idempotencyKey: req.idempotencyKey,
-    });
+    const appended = await appendCallerAudit(this.db, principalOf(ctx), req, "event_type");
     return create(AppendAuditResponseSchema, {
       seq: appended.seq,
       eventHash: appended.hash,

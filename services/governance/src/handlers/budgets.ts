@@ -44,6 +44,7 @@ import {
   type BudgetRow,
 } from "../store/budgets.js";
 import type { GovernanceDatabase } from "../store/schema.js";
+import { appendCallerAudit } from "./audit.js";
 import type { BudgetPeriodValue } from "../store/schema-budgets.js";
 
 /** Largest amount one reservation or settlement may carry (= the largest limit): keeps int8 sums far from overflow. */
@@ -159,13 +160,17 @@ export class BudgetHandlers {
   }
 
   async settleBudget(req: SettleBudgetRequest, ctx: HandlerContext): Promise<SettleBudgetResponse> {
-    const { tenantId } = principalOf(ctx);
+    const principal = principalOf(ctx);
+    const { tenantId } = principal;
     const actualMicros = amountWithinRange("actual_micros", req.actualMicros);
     const outcome = await settleBudget(this.db, tenantId, { reservationId: req.reservationId, actualMicros, model: req.model, now: this.clock() });
     if (outcome.status === "not_found") throw notFound("reservation", "reservation_id");
     if (outcome.status === "released") {
       throw failedPrecondition(`reservation ${req.reservationId} was released without spend and cannot be settled`, "reservation_released");
     }
+    // After the settlement's own commit: a failed append fails the call, and the caller's retry
+    // settles nothing twice (idempotent by reservation) and appends once (by idempotency key).
+    if (req.settledAudit) await appendCallerAudit(this.db, principal, req.settledAudit, "settled_audit.event_type");
     return create(SettleBudgetResponseSchema, outcome.settlement);
   }
 

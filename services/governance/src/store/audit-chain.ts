@@ -43,6 +43,26 @@ export function canonicalEntry(fields: ChainedFields): string {
   return text;
 }
 
+/** The fields of an entry the application knows before appending it; the database adds the rest. */
+export type AppendedFields = Omit<ChainedFields, "seq" | "prev_hash" | "created_at">;
+
+/**
+ * The canonical text of an entry around the three values only the appending statement knows
+ * (created_at, prev_hash, seq), for the `audit_append` SQL function (migration
+ * 20261126020000): `beforeCreatedAt + <ISO-8601 UTC, ms> + beforePrevHash + <"hash" or null> +
+ * ',"seq":' + <integer> + afterSeq` is exactly `canonicalEntry` of the full entry (JCS sorts the
+ * keys, so their positions are fixed; a test checks the equality). `dataJson` is the payload's
+ * canonical JSON.
+ */
+export function canonicalEntryParts(fields: AppendedFields, dataJson: string): { beforeCreatedAt: string; beforePrevHash: string; afterSeq: string } {
+  const json = (value: string | null) => (value === null ? "null" : JSON.stringify(value));
+  return {
+    beforeCreatedAt: `{"actor":${json(fields.actor)},"created_at":"`,
+    beforePrevHash: `","data":${dataJson},"event_type":${json(fields.event_type)},"prev_hash":`,
+    afterSeq: `,"tenant_id":${json(fields.tenant_id)},"trace_id":${json(fields.trace_id)},"workspace_id":${json(fields.workspace_id)}}`,
+  };
+}
+
 /** "sha256:" + lower-case hex SHA-256 of the entry's canonical JSON, UTF-8 encoded. */
 export function entryHash(fields: ChainedFields): string {
   return `sha256:${createHash("sha256").update(canonicalEntry(fields), "utf8").digest("hex")}`;

@@ -1,8 +1,8 @@
 import canonicalize from "canonicalize";
-import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import type { Kysely, Selectable, Transaction } from "kysely";
 import { invalidField } from "@clasper/core";
-import { withTransaction } from "@clasper/db";
-import { ChainChecker, entryHash, type ChainHead, type ChainVerification } from "./audit-chain.js";
+import { canonicalEntryParts, ChainChecker, entryHash, type ChainHead, type ChainVerification } from "./audit-chain.js";
+import { storedFunction } from "./prepared-statement.js";
 import type { AuditLogTable } from "./schema-audit.js";
 import type { GovernanceDatabase } from "./schema.js";
 
@@ -89,20 +89,41 @@ export interface AppendedAudit {
 }
 
 /**
- * Appends one event to the tenant's chain and returns its position and hash.
+ * Appends one event to the tenant's chain and returns its position and hash: one statement, the
+ * `audit_append` SQL function (migration 20261126020000), which locks the tenant's head row, looks
+ * the idempotency key up after the lock, and inserts the entry with its hash.
  *
  * Given a Transaction it runs inside it (the entry commits or rolls back with the caller's work)
  * and holds the tenant's head row lock until that transaction ends, so append last, after the
  * caller's own row locks, to keep the lock short and the lock order the same everywhere. Given
- * the Kysely handle it runs in a transaction of its own.
+ * the Kysely handle it is one autocommit statement.
  *
  * Throws InvalidArgument (naming the field) for an unknown event type or an unstorable payload.
  */
 export async function appendAudit(db: Executor, tenantId: string, event: AuditEventInput): Promise<AppendedAudit> {
   const prepared = prepare(tenantId, event);
-  if (db.isTransaction) return appendWithin(db as Transaction<GovernanceDatabase>, prepared);
-  return withTransaction(db as Kysely<GovernanceDatabase>, (trx) => appendWithin(trx, prepared));
+  const parts = canonicalEntryParts(prepared, prepared.dataJson);
+  const row = await appendCall(db, [
+    prepared.tenant_id,
+    prepared.event_type,
+    prepared.workspace_id,
+    prepared.trace_id,
+    prepared.actor,
+    prepared.dataJson,
+    prepared.idempotency_key,
+    parts.beforeCreatedAt,
+    parts.beforePrevHash,
+    parts.afterSeq,
+  ]);
+  if (!row) throw new Error("audit_append returned no row");
+  return { seq: BigInt(row.entry_seq), hash: row.entry_hash, createdAt: row.entry_created_at };
 }
+
+const appendCall = storedFunction<{ entry_seq: bigint | string; entry_hash: string; entry_created_at: Date; appended: boolean }>("audit_append", [
+  "text", "text", "text", "text", "text", // tenant, event type, workspace, trace, actor
+  "text", "text", // canonical payload, idempotency key
+  "text", "text", "text", // the canonical entry around created_at, prev_hash and seq
+]);
 
 interface PreparedEvent {
   tenant_id: string;
@@ -171,89 +192,6 @@ function containsNul(value: unknown): boolean {
     return Object.entries(value).some(([key, item]) => key.includes("\u0000") || containsNul(item));
   }
   return false;
-}
-
-async function appendWithin(trx: Transaction<GovernanceDatabase>, event: PreparedEvent): Promise<AppendedAudit> {
-  const head = await lockHead(trx, event.tenant_id, event.idempotency_key);
-  if (head.existing) return head.existing;
-
-  const seq = head.seq + 1n;
-  const fields = {
-    tenant_id: event.tenant_id,
-    seq,
-    prev_hash: head.hash,
-    event_type: event.event_type,
-    workspace_id: event.workspace_id,
-    trace_id: event.trace_id,
-    actor: event.actor,
-    data: event.data,
-    created_at: head.now,
-  };
-  const hash = entryHash(fields);
-  // The insert trigger checks that this continues the head and advances it.
-  await trx
-    .insertInto("audit_log")
-    .values({ ...fields, data: event.dataJson, hash, idempotency_key: event.idempotency_key })
-    .execute();
-  return { seq, hash, createdAt: head.now };
-}
-
-interface LockedHead {
-  seq: bigint;
-  hash: string | null;
-  now: Date;
-  /** The entry already appended under the idempotency key, if any. */
-  existing: AppendedAudit | undefined;
-}
-
-/**
- * Locks the tenant's head row until the transaction ends and returns it with the database clock
- * and the entry already stored under `idempotencyKey`. When the lock had to wait for another
- * append, PostgreSQL re-reads the updated head (and the clock with it), so created_at follows seq.
- * The first append of a tenant creates the head; two first appends racing both insert-or-skip,
- * then queue on the same row.
- *
- * The key is looked up in the locking statement itself (one round trip, not two), but that lookup
- * sees the statement's snapshot, taken before any wait for the lock. Every entry advances the
- * head, so when the head the snapshot saw is the head that was locked, no entry (with this key
- * or any other) committed in between and the lookup is current; otherwise it is repeated.
- */
-async function lockHead(trx: Transaction<GovernanceDatabase>, tenantId: string, idempotencyKey: string | null): Promise<LockedHead> {
-  const select = () =>
-    trx
-      .selectFrom("audit_heads as h")
-      .leftJoin("audit_log as e", (join) => join.onRef("e.tenant_id", "=", "h.tenant_id").on("e.idempotency_key", "=", idempotencyKey))
-      .select([
-        "h.seq",
-        "h.hash",
-        sql<Date>`date_trunc('milliseconds', clock_timestamp())`.as("now"),
-        (eb) => eb.selectFrom("audit_heads as s").select(sql<string>`s.seq::text`.as("seq")).whereRef("s.tenant_id", "=", "h.tenant_id").as("seen_seq"),
-        "e.seq as existing_seq",
-        "e.hash as existing_hash",
-        "e.created_at as existing_created_at",
-      ])
-      .where("h.tenant_id", "=", tenantId)
-      .forUpdate(["h"])
-      .executeTakeFirst();
-  let row = await select();
-  if (!row) {
-    await trx.insertInto("audit_heads").values({ tenant_id: tenantId }).onConflict((oc) => oc.column("tenant_id").doNothing()).execute();
-    row = await select();
-    if (!row) throw new Error(`audit head of tenant ${tenantId} vanished while locking it`);
-  }
-  const head = { seq: row.seq, hash: row.hash, now: row.now };
-  if (idempotencyKey === null) return { ...head, existing: undefined };
-  if (row.seen_seq === String(row.seq)) {
-    const existing = row.existing_seq !== null && row.existing_hash !== null && row.existing_created_at !== null;
-    return { ...head, existing: existing ? { seq: row.existing_seq!, hash: row.existing_hash!, createdAt: row.existing_created_at! } : undefined };
-  }
-  const found = await trx
-    .selectFrom("audit_log")
-    .select(["seq", "hash", "created_at"])
-    .where("tenant_id", "=", tenantId)
-    .where("idempotency_key", "=", idempotencyKey)
-    .executeTakeFirst();
-  return { ...head, existing: found ? { seq: found.seq, hash: found.hash, createdAt: found.created_at } : undefined };
 }
 
 export interface AuditFilter {

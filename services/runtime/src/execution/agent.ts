@@ -3,7 +3,6 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { context, ROOT_CONTEXT, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import type { AssistantMessage, Message, Tool, UserMessage } from "@mariozechner/pi-ai";
-import { mintAgentToken } from "@clasper/auth";
 import { clasperError, errorInfoOf, uuidv7 } from "@clasper/core";
 import { ControlPlaneError, createControlPlaneClient, idempotencyKey, withRetry, type ControlPlaneClient } from "@clasper/control-plane";
 import { AuditEventType, MessageRole, type ChatMessage, type Webhook } from "@clasper/proto";
@@ -12,7 +11,7 @@ import { backendSettings } from "../config.js";
 import { LlmCallError, textOf } from "../llm/call.js";
 import { modelChain, type ResolvedModel } from "../llm/models.js";
 import { addMeter, emptyMeter, tokenUsageOf, worstCaseMicros, type Meter } from "../llm/usage.js";
-import { preflightDenialError } from "../governance.js";
+import { preflightDenialError, type AuditRecord } from "../governance.js";
 import { offeredTools } from "../tools/catalog.js";
 import { createToolRunner } from "../tools/runner.js";
 import { allowedTools, assembleSystemPrompt, contextWarning, estimateTokens } from "../prompt/index.js";
@@ -26,6 +25,8 @@ export const HEARTBEAT_OK = "HEARTBEAT_OK";
 /** The fields SendMessage and StreamMessage share. */
 export interface AgentRequest {
   readonly source: "send" | "stream";
+  /** The caller's tenant (from the verified context): agent tokens are cached per tenant. */
+  readonly tenantId: string;
   readonly userId: string;
   readonly sessionKey: string;
   readonly message: string;
@@ -149,11 +150,10 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
   const signal = AbortSignal.any([callerSignal, AbortSignal.timeout(rt.config.CLASPER_EXECUTION_TIMEOUT_MS)]);
   const meter = emptyMeter();
   let reservation: { id: string; micros: number } | undefined;
-  // Started once the model loop is done: the cost is final then, so it need not wait for the post.
-  let settlement: Promise<void> | undefined;
+  // The execution's closing entry (completed or failed), appended by governance with the settlement.
+  let closing: AuditRecord | undefined;
   let costUnknown = false;
   let scope = { traceId, workspaceId: req.workspaceId || "default", executionId, environment: req.environment };
-  const audits: Promise<void>[] = [];
 
   try {
     // Workspace and prompt.
@@ -178,11 +178,12 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
     const estimated = estimateTokens(prompt.systemPrompt, ...req.messages.filter((m) => m.role !== MessageRole.SYSTEM).map((m) => m.content), userText);
     const warning = contextWarning(estimated, primary.model.contextWindow, rt.config.CLASPER_CONTEXT_WARNING_THRESHOLD);
 
-    // Tools and the client every outbound call goes through, with a fresh agent token each time.
+    // Tools and the client every outbound call goes through, with the subject's current agent token.
+    const subject = { tenantId: req.tenantId, userId: req.userId, agentRole: role };
     const client: ControlPlaneClient = createControlPlaneClient({
       baseUrl: backend.url,
       timeoutMs: rt.config.CLASPER_CONTROL_PLANE_TIMEOUT_MS,
-      token: () => mintAgentToken({ secret: backend.secret, userId: req.userId, agentRole: role, ttlSeconds: rt.config.CLASPER_AGENT_TOKEN_TTL_SECONDS }),
+      token: () => rt.agentTokens(subject),
     });
     const allowed = new Set(allowedTools(prompt.enabledSkills));
     const tools = await offeredTools(allowed, () => client.listTools({ signal, traceId }));
@@ -209,6 +210,7 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
         decisionToken: req.decisionToken,
       },
       parent,
+      { type: AuditEventType.AGENT_EXECUTION_STARTED, scope, key: "started", data: { agent_role: role, source: req.source, model: primary.id } },
     );
     if (gate.effect === "deny") {
       root.setAttribute(ATTR.executionStatus, "blocked");
@@ -219,7 +221,6 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
       return { status: "approval_required", traceId, executionId, decisionId: gate.decisionId, expiresAt: gate.expiresAt };
     }
     reservation = { id: gate.reservationId, micros: gate.reservedMicros };
-    audits.push(rt.governance.audit(AuditEventType.AGENT_EXECUTION_STARTED, scope, "started", { agent_role: role, source: req.source, model: primary.id }));
 
     const tasks = new TaskResolver(client, spec, traceId, signal);
     // A stream announces its task up front; send creates it only when posting (heartbeats post nothing).
@@ -274,7 +275,6 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
       }
     }
 
-    settlement = settleReservation(rt, reservation, meter, costUnknown, primary.id);
     const response = textOf(final);
     root.setAttribute(ATTR.outputMessage, response);
     // HEARTBEAT_OK is an acknowledgement: nothing is posted, nothing is delivered.
@@ -300,19 +300,18 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
         { timeoutMs: rt.config.CLASPER_WEBHOOK_TIMEOUT_MS, allowPrivate: rt.config.CLASPER_WEBHOOK_ALLOW_PRIVATE, logger: rt.logger },
       );
     }
-    audits.push(rt.governance.audit(AuditEventType.AGENT_EXECUTION_COMPLETED, scope, "completed", { agent_role: role, cost_micros: meter.totalMicros, llm_calls: attempts, task_id: taskId }));
+    closing = { type: AuditEventType.AGENT_EXECUTION_COMPLETED, scope, key: "completed", data: { agent_role: role, cost_micros: meter.totalMicros, llm_calls: attempts, task_id: taskId } };
     return { status: "ok", taskId, traceId, executionId, response, meter, model, contextWarning: warning };
   } catch (err) {
     const error = executionError(err);
     const code = errorCodeOf(error);
     root.setAttribute(ATTR.errorType, code);
     root.setStatus({ code: SpanStatusCode.ERROR, message: error.rawMessage });
-    if (reservation) audits.push(rt.governance.audit(AuditEventType.AGENT_EXECUTION_FAILED, scope, "failed", { error_code: code, cost_micros: meter.totalMicros }));
+    if (reservation) closing = { type: AuditEventType.AGENT_EXECUTION_FAILED, scope, key: "failed", data: { error_code: code, cost_micros: meter.totalMicros } };
     throw error;
   } finally {
     try {
-      settlement ??= reservation ? settleReservation(rt, reservation, meter, costUnknown, primary.id) : undefined;
-      await Promise.all([...audits, settlement]);
+      if (reservation) await settleReservation(rt, reservation, meter, costUnknown, primary.id, closing);
     } finally {
       root.setAttributes({ [ATTR.costMicros]: meter.totalMicros });
       root.end();
@@ -320,15 +319,34 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
   }
 }
 
-/** Actual cost; the whole reservation when a response broke off before reporting usage; nothing ran → release. */
-export async function settleReservation(rt: RuntimeContext, reservation: { id: string; micros: number }, meter: Meter, costUnknown: boolean, model: string): Promise<void> {
-  try {
-    if (costUnknown) await rt.governance.settle(reservation.id, Math.max(reservation.micros, meter.totalMicros), model, tokenUsageOf(meter));
-    else if (meter.totalMicros === 0 && meter.input === 0 && meter.output === 0) await rt.governance.release(reservation.id, "nothing_ran");
-    else await rt.governance.settle(reservation.id, meter.totalMicros, model, tokenUsageOf(meter));
-  } catch (err) {
+/**
+ * Actual cost; the whole reservation when a response broke off before reporting usage; nothing
+ * ran → release. The execution's closing audit entry rides on the settlement (one call, not two);
+ * released, or when the settlement fails, it is appended on its own (once: it is keyed).
+ */
+export async function settleReservation(
+  rt: RuntimeContext,
+  reservation: { id: string; micros: number },
+  meter: Meter,
+  costUnknown: boolean,
+  model: string,
+  closing: AuditRecord | undefined,
+): Promise<void> {
+  const nothingRan = !costUnknown && meter.totalMicros === 0 && meter.input === 0 && meter.output === 0;
+  const failed = (err: unknown) => {
     // An unsettled reservation is released by governance's reconciler when it expires.
     rt.logger.error({ err, reservation_id: reservation.id }, "settling the budget reservation failed");
+  };
+  const alone = () => (closing ? rt.governance.audit(closing.type, closing.scope, closing.key, closing.data) : undefined);
+  if (nothingRan) {
+    await Promise.all([rt.governance.release(reservation.id, "nothing_ran").catch(failed), alone()]);
+    return;
+  }
+  try {
+    await rt.governance.settle(reservation.id, costUnknown ? Math.max(reservation.micros, meter.totalMicros) : meter.totalMicros, model, tokenUsageOf(meter), closing);
+  } catch (err) {
+    failed(err);
+    await alone();
   }
 }
 

@@ -1,6 +1,7 @@
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { timestampFromDate, ValueSchema } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
+import { principalOf } from "@clasper/auth";
 import {
   SendMessageResponseSchema,
   SendStatus,
@@ -15,9 +16,10 @@ import { costOf, tokenUsageOf } from "../llm/usage.js";
 import type { RuntimeContext } from "../runtime-context.js";
 import { EventQueue } from "./event-queue.js";
 
-function agentRequest(source: AgentRequest["source"], req: SendMessageRequest | StreamMessageRequest): AgentRequest {
+function agentRequest(source: AgentRequest["source"], req: SendMessageRequest | StreamMessageRequest, ctx: HandlerContext): AgentRequest {
   return {
     source,
+    tenantId: principalOf(ctx).tenantId,
     userId: req.userId,
     sessionKey: req.sessionKey,
     message: req.message,
@@ -60,7 +62,7 @@ export class AgentHandlers {
   constructor(private readonly rt: RuntimeContext) {}
 
   async sendMessage(req: SendMessageRequest, ctx: HandlerContext): Promise<SendMessageResponse> {
-    const outcome = await runAgent(this.rt, agentRequest("send", req), ctx.signal);
+    const outcome = await runAgent(this.rt, agentRequest("send", req, ctx), ctx.signal);
     if (outcome.status === "approval_required") {
       return create(SendMessageResponseSchema, {
         status: SendStatus.APPROVAL_REQUIRED,
@@ -90,7 +92,7 @@ export class AgentHandlers {
     const queue = new EventQueue<StreamMessageResponse>();
     const abort = new AbortController();
     const signal = AbortSignal.any([ctx.signal, abort.signal]);
-    const run = runAgent(this.rt, agentRequest("stream", req), signal, (event) => queue.push(streamEvent(event))).then(
+    const run = runAgent(this.rt, agentRequest("stream", req, ctx), signal, (event) => queue.push(streamEvent(event))).then(
       (outcome) => {
         if (outcome.status === "approval_required") {
           queue.push(create(StreamMessageResponseSchema, { event: { case: "error", value: { error: "approval required", code: "approval_required", decisionId: outcome.decisionId } } }));

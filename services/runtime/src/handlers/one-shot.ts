@@ -5,7 +5,7 @@ import { clasperError, uuidv7 } from "@clasper/core";
 import { AuditEventType } from "@clasper/proto";
 import { ATTR, GENAI_OPERATION } from "@clasper/telemetry";
 import { executionError, errorCodeOf, settleReservation, traceIdOf } from "../execution/agent.js";
-import { preflightDenialError } from "../governance.js";
+import { preflightDenialError, type AuditRecord } from "../governance.js";
 import { LlmCallError, textOf } from "../llm/call.js";
 import { modelChain } from "../llm/models.js";
 import { addMeter, emptyMeter, worstCaseMicros, type Meter } from "../llm/usage.js";
@@ -60,13 +60,15 @@ export async function runOneShot<T>(rt: RuntimeContext, req: OneShotRequest, sig
   const scope = { traceId, workspaceId: "default", executionId };
   let reservation: { id: string; micros: number } | undefined;
   let costUnknown = false;
-  const audits: Promise<void>[] = [];
+  // The closing audit entry (completed or failed), appended by governance with the settlement.
+  let closing: AuditRecord | undefined;
   const execSignal = AbortSignal.any([signal, AbortSignal.timeout(rt.config.CLASPER_EXECUTION_TIMEOUT_MS)]);
   try {
     const estimate = worstCaseMicros(models.map((m) => m.model), estimateTokens(req.estimateText), req.maxTokens ?? rt.config.CLASPER_RESERVE_OUTPUT_TOKENS, req.calls);
     const gate = await rt.governance.preflight(
       { executionId, traceId, workspaceId: "default", permission: "agent:execute", model: primary.id, provider: primary.provider, estimatedCostMicros: BigInt(estimate), requestedCapabilities: ["llm"], maxSteps: req.calls, temperature: req.temperature },
       parent,
+      { type: AuditEventType.AGENT_EXECUTION_STARTED, scope, key: "started", data: { source: req.source, model: primary.id } },
     );
     if (gate.effect === "deny") {
       root.setAttribute(ATTR.executionStatus, "blocked");
@@ -77,7 +79,6 @@ export async function runOneShot<T>(rt: RuntimeContext, req: OneShotRequest, sig
       throw clasperError(Code.FailedPrecondition, "approval required before this call can run", { reason: "approval_required", httpStatus: 409 });
     }
     reservation = { id: gate.reservationId, micros: gate.reservedMicros };
-    audits.push(rt.governance.audit(AuditEventType.AGENT_EXECUTION_STARTED, scope, "started", { source: req.source, model: primary.id }));
     let attempts = 0;
     const value = (await req.run(async (ctx) => {
       try {
@@ -93,16 +94,16 @@ export async function runOneShot<T>(rt: RuntimeContext, req: OneShotRequest, sig
         throw err;
       }
     })) as T;
-    audits.push(rt.governance.audit(AuditEventType.AGENT_EXECUTION_COMPLETED, scope, "completed", { source: req.source, cost_micros: meter.totalMicros }));
+    closing = { type: AuditEventType.AGENT_EXECUTION_COMPLETED, scope, key: "completed", data: { source: req.source, cost_micros: meter.totalMicros } };
     return { value, meter, traceId, model: primary.id };
   } catch (err) {
     const error = executionError(err);
     root.setAttribute(ATTR.errorType, errorCodeOf(error));
     root.setStatus({ code: SpanStatusCode.ERROR, message: error.rawMessage });
-    if (reservation) audits.push(rt.governance.audit(AuditEventType.AGENT_EXECUTION_FAILED, scope, "failed", { source: req.source, error_code: errorCodeOf(error) }));
+    if (reservation) closing = { type: AuditEventType.AGENT_EXECUTION_FAILED, scope, key: "failed", data: { source: req.source, error_code: errorCodeOf(error) } };
     throw error;
   } finally {
-    await Promise.all([...audits, reservation ? settleReservation(rt, reservation, meter, costUnknown, primary.id) : Promise.resolve()]);
+    if (reservation) await settleReservation(rt, reservation, meter, costUnknown, primary.id, closing);
     root.setAttribute(ATTR.costMicros, meter.totalMicros);
     root.end();
   }

@@ -160,7 +160,7 @@ export function createLlmCaller(config: RuntimeConfig, tracer: Tracer, options: 
     let delivered = false;
     let responded = false;
     try {
-      const { result: message, exchange } = await observeProviderExchange(async () => {
+      const { result: message, exchange } = await observeProviderExchange(model.model.api, async () => {
         const events = stream(model.model, req.context, {
           apiKey: model.apiKey,
           signal: callSignal,
@@ -187,8 +187,6 @@ export function createLlmCaller(config: RuntimeConfig, tracer: Tracer, options: 
         }
         return events.result();
       });
-      // The reasoning-token count comes from a tee of the body; it ends with the body.
-      if (exchange.scanned) await Promise.race([exchange.scanned, delay(200)]);
       const used = meterOf(message.usage, exchange.reasoningTokens ?? 0);
       addMeter(meter, used);
       recordOutcome(span, message, used, firstChunkMs, startedMs);

@@ -6,13 +6,28 @@ export interface ProviderExchange {
   status?: number;
   /** Retry-After of an error response, milliseconds. */
   retryAfterMs?: number;
-  /** Reasoning tokens the provider reported in the body (OpenAI `reasoning_tokens`). */
+  /** Reasoning tokens the provider reported in the body (OpenAI `reasoning_tokens`), as read so far. */
   reasoningTokens?: number;
-  /** Resolves when the body has been scanned (reasoning tokens are read from a tee). */
-  scanned?: Promise<void>;
 }
 
-const current = new AsyncLocalStorage<ProviderExchange>();
+/** The request in flight: what is recorded, and whether its body is scanned for reasoning tokens. */
+interface Observation {
+  exchange: ProviderExchange;
+  scanReasoning: boolean;
+}
+
+const current = new AsyncLocalStorage<Observation>();
+
+/**
+ * pi-ai APIs whose bodies never carry `reasoning_tokens` (OpenAI's field name): Anthropic counts
+ * thinking inside `output_tokens`, Google reports `thoughtsTokenCount`, Bedrock its own usage.
+ * Their bodies are not scanned; every other API (OpenAI's, and ones this list does not know) is.
+ */
+const NO_REASONING_FIELD: ReadonlySet<string> = new Set(["anthropic-messages", "google-generative-ai", "google-vertex", "bedrock-converse-stream"]);
+
+export function reportsReasoningTokens(api: string): boolean {
+  return !NO_REASONING_FIELD.has(api);
+}
 let installed = false;
 
 /** Retry-After: delta-seconds or an HTTP date. */
@@ -26,21 +41,29 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 
 const REASONING = /"reasoning_tokens"\s*:\s*(\d+)/g;
 
-/** Reads a tee of a streamed body for the last reported reasoning-token count. */
-async function scanReasoning(response: Response, exchange: ProviderExchange): Promise<void> {
-  if (!response.body) return;
+/**
+ * The response with its body passed through a scan for the last reported reasoning-token count.
+ * The scan sees each chunk as the SDK reads it, so the count is final once the SDK has read the
+ * body, and nothing is buffered or read twice (a `clone()` would tee the stream, copying every
+ * chunk into a second branch that a second reader then drains). The status and headers are the
+ * provider's; `url` is carried over for SDKs that log it.
+ */
+function scanningReasoning(response: Response, exchange: ProviderExchange): Response {
+  if (!response.body) return response;
   const decoder = new TextDecoder();
   let tail = "";
-  try {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+  const scan = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      controller.enqueue(chunk);
       const text = tail + decoder.decode(chunk, { stream: true });
       for (const match of text.matchAll(REASONING)) exchange.reasoningTokens = Number(match[1]);
       // Keep enough of the end for a match split across chunks.
       tail = text.slice(-64);
-    }
-  } catch {
-    // The request was aborted or reset; pi-ai reports that on its side.
-  }
+    },
+  });
+  const scanned = new Response(response.body.pipeThrough(scan), { status: response.status, statusText: response.statusText, headers: response.headers });
+  Object.defineProperty(scanned, "url", { value: response.url });
+  return scanned;
 }
 
 /**
@@ -55,23 +78,23 @@ function install(): void {
   installed = true;
   const original = globalThis.fetch;
   globalThis.fetch = async (input, init) => {
-    const exchange = current.getStore();
+    const observation = current.getStore();
     const response = await original(input, init);
-    if (!exchange) return response;
+    if (!observation) return response;
+    const { exchange } = observation;
     exchange.status = response.status;
     if (!response.ok) {
       exchange.retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
       return response;
     }
-    exchange.scanned = scanReasoning(response.clone(), exchange);
-    return response;
+    return observation.scanReasoning ? scanningReasoning(response, exchange) : response;
   };
 }
 
-/** Runs one provider request and returns what the HTTP layer saw of it. */
-export async function observeProviderExchange<T>(fn: () => Promise<T>): Promise<{ result: T; exchange: ProviderExchange }> {
+/** Runs one provider request over `api` and returns what the HTTP layer saw of it. */
+export async function observeProviderExchange<T>(api: string, fn: () => Promise<T>): Promise<{ result: T; exchange: ProviderExchange }> {
   install();
   const exchange: ProviderExchange = {};
-  const result = await current.run(exchange, fn);
+  const result = await current.run({ exchange, scanReasoning: reportsReasoningTokens(api) }, fn);
   return { result, exchange };
 }
