@@ -1,5 +1,6 @@
 import { jwtVerify, SignJWT } from "jose";
 import { AuthError, mapJoseErrors, secretKey } from "./errors.js";
+import { TokenCache } from "./token-cache.js";
 
 /** Variable the agent-token secret is configured by; shared with the Control Plane backend. */
 const SECRET_VARIABLE = "AGENT_JWT_SECRET";
@@ -72,22 +73,15 @@ export function createAgentTokenMinter(options: AgentTokenMinterOptions): AgentT
   const ttlSeconds = options.ttlSeconds ?? 300;
   const reuseMs = Math.max(0, Math.min(1, options.reuseFraction ?? 0.5)) * ttlSeconds * 1000;
   const maxEntries = options.maxEntries ?? 10_000;
-  const minted = new Map<string, { token: Promise<string>; reuseUntilMs: number }>();
+  const minted = new TokenCache<Promise<string>>(maxEntries);
   return (subject) => {
     const key = JSON.stringify([subject.tenantId, subject.userId, subject.agentRole, subject.agentId ?? ""]);
-    const now = Date.now();
     const hit = minted.get(key);
-    if (hit && hit.reuseUntilMs > now) return hit.token;
+    if (hit) return hit;
     const token = mintAgentToken({ secret: options.secret, userId: subject.userId, agentRole: subject.agentRole, ttlSeconds, ...(subject.agentId ? { agentId: subject.agentId } : {}) });
-    const entry = { token, reuseUntilMs: now + reuseMs };
-    minted.delete(key);
-    if (minted.size >= maxEntries) {
-      const oldest = minted.keys().next();
-      if (!oldest.done) minted.delete(oldest.value);
-    }
-    minted.set(key, entry);
+    minted.set(key, token, Date.now() + reuseMs);
     token.catch(() => {
-      if (minted.get(key) === entry) minted.delete(key);
+      if (minted.get(key) === token) minted.delete(key);
     });
     return token;
   };
