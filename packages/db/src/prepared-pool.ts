@@ -9,6 +9,14 @@ import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryRes
 export const DEFAULT_MAX_PREPARED_STATEMENTS = 500;
 
 /**
+ * Put in a statement's text (a SQL comment) to keep it unnamed: PostgreSQL then plans it for the
+ * actual parameter values on every execution. For statements whose best plan depends on a value's
+ * frequency, where a cached generic plan (costed for an average value) can be orders of magnitude
+ * slower for a skewed one.
+ */
+export const PLAN_PER_CALL = "/* plan per call */";
+
+/**
  * A kysely pool whose parameterised statements run as named (server-side prepared) statements.
  *
  * Why: the pg driver sends every parameterised query as an unnamed statement, which PostgreSQL
@@ -18,17 +26,24 @@ export const DEFAULT_MAX_PREPARED_STATEMENTS = 500;
  * per second. Named per text, each connection parses a statement once; PostgreSQL's plan cache
  * then reuses a generic plan when it is no worse than the custom ones (`plan_cache_mode = auto`).
  *
- * Statements without parameters (BEGIN, COMMIT, DDL) keep the simple protocol. Names are derived
- * from a process-wide registry, so one text always has one name on every connection.
+ * Statements without parameters (BEGIN, COMMIT, DDL) keep the simple protocol, and a text
+ * carrying PLAN_PER_CALL stays unnamed. Names are derived from a process-wide registry, so one
+ * text always has one name on every connection.
  */
 export function preparingPool(pool: pg.Pool, maxStatements = DEFAULT_MAX_PREPARED_STATEMENTS): PostgresPool {
+  // text → its statement name, or "" for a text marked PLAN_PER_CALL (decided once per text).
   const names = new Map<string, string>();
+  let named = 0;
   const nameFor = (text: string): string | undefined => {
-    let name = names.get(text);
-    if (name === undefined && names.size < maxStatements) {
-      name = `clasper_${names.size.toString(36)}`;
-      names.set(text, name);
+    const known = names.get(text);
+    if (known !== undefined) return known || undefined;
+    if (text.includes(PLAN_PER_CALL)) {
+      names.set(text, "");
+      return undefined;
     }
+    if (named >= maxStatements) return undefined;
+    const name = `clasper_${(named++).toString(36)}`;
+    names.set(text, name);
     return name;
   };
   const wrapped = new WeakMap<pg.PoolClient, PreparingClient>();

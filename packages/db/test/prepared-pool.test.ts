@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import { describe, expect, inject, it } from "vitest";
-import { createDatabase, type Database } from "../src/index.js";
+import { createDatabase, PLAN_PER_CALL, type Database } from "../src/index.js";
 import { testDatabaseUrl } from "../src/testing.js";
 
 async function preparedOnConnection(db: Database): Promise<string[]> {
@@ -33,6 +33,20 @@ describe.runIf(inject("backends").includes("postgres"))("prepared statements on 
       expect(first.rows).toEqual([{ v: "a" }]);
       expect(second.rows).toEqual([{ w: "b" }]);
       expect(await preparedOnConnection(db)).toEqual(["select $1::text as v"]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("keeps a text marked PLAN_PER_CALL unnamed, without using up the cap", async () => {
+    const db = createDatabase({ url: testDatabaseUrl(), poolMax: 1, maxPreparedStatements: 1 });
+    try {
+      for (const n of [1, 2]) {
+        const { rows } = await sql<{ v: number }>`select ${sql.raw(PLAN_PER_CALL)} ${n}::int4 as v`.execute(db.kysely);
+        expect(rows).toEqual([{ v: n }]);
+      }
+      await sql`select ${3}::int4 as named`.execute(db.kysely);
+      expect(await preparedOnConnection(db)).toEqual(["select $1::int4 as named"]);
     } finally {
       await db.close();
     }

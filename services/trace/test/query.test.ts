@@ -7,7 +7,7 @@ import { testBackendFromEnv, useFreshDatabase, type FreshDatabase } from "@clasp
 import { EntityType, MessageRole, RiskLevel, StepType, TraceStatus, TrustStatus } from "@clasper/proto";
 import { encodeCursor } from "../src/query/cursor.js";
 import { WITHHELD } from "../src/query/view.js";
-import { countTraces, TOTAL_COUNT_CAP } from "../src/store/traces.js";
+import { countTraces, listTraces, TOTAL_COUNT_CAP } from "../src/store/traces.js";
 import type { TraceDatabase } from "../src/store/schema.js";
 import { ago, hex, seedExecution, traceClient, traceDb, type TraceClient } from "./query-fixtures.js";
 
@@ -77,6 +77,21 @@ describe(`ListTraces (${testBackendFromEnv()})`, () => {
     expect(await list({ trustStatus: TrustStatus.VERIFIED })).toEqual([]);
     const filtered = await api.listTraces({ workspaceId: "ws-a", model: "gpt-4o" });
     expect(filtered.total).toBe(2);
+  });
+
+  it.runIf(testBackendFromEnv() === "postgres")("plans label listings per call (never a prepared statement) and other listings once", async () => {
+    // One connection for the listings and the inspection: prepared statements live per session.
+    const named = await db.transaction().execute(async (trx) => {
+      const scope = { tenantId: tenant };
+      for (let i = 0; i < 2; i++) {
+        await listTraces(trx, scope, { labelKey: "env", labelValue: "prod" }, { limit: 5, offset: 0 }, { withTotal: true });
+        await listTraces(trx, scope, { model: "gpt-4o" }, { limit: 5, offset: 0 }, { withTotal: true });
+      }
+      const { rows } = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(trx);
+      return rows.map((row) => row.statement);
+    });
+    expect(named.some((text) => text.includes(`"model" = $`))).toBe(true);
+    expect(named.filter((text) => text.includes("labels @>"))).toEqual([]);
   });
 
   it("pages with offset and with a cursor, and the total ignores paging", async () => {

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { Code, type HandlerContext } from "@connectrpc/connect";
-import type { Kysely, Transaction } from "kysely";
+import type { Kysely } from "kysely";
 import { hasPermission, principalOf } from "@clasper/auth";
 import { clasperError, invalidField, notFound } from "@clasper/core";
 import {
@@ -42,7 +42,7 @@ import { tokenUsage } from "../query/steps.js";
 import { STORED_TRUST_STATUS, traceSummary, traceView, withholdPayloads } from "../query/view.js";
 import type { TraceDatabase } from "../store/schema.js";
 import { listTraceSpans } from "../store/steps.js";
-import { countTraces, findTrace, listTraces, replaceLabels, traceStats, withCustomPlans, type TraceFilter, type TracePageRow, type TraceRow, type TraceScope } from "../store/traces.js";
+import { countTraces, findTrace, listTraces, replaceLabels, traceStats, type TraceFilter, type TracePageRow, type TraceRow, type TraceScope } from "../store/traces.js";
 
 const DEFAULT_LIST_LIMIT = 50;
 const DEFAULT_LOOKUP_LIMIT = 100;
@@ -97,11 +97,6 @@ export class TraceQueryHandlers {
     };
   }
 
-  /** Runs a listing's statements; with a label filter, planned for the actual values (see withCustomPlans). */
-  private planned<T>(filter: TraceFilter, work: (db: Kysely<TraceDatabase> | Transaction<TraceDatabase>) => Promise<T>): Promise<T> {
-    return filter.labelKey === undefined ? work(this.db) : withCustomPlans(this.db, work);
-  }
-
   /** The stored trace in scope with its steps (payloads included), or NotFound naming `field`. */
   private async load(scope: TraceScope, traceId: string, field = "trace_id"): Promise<{ row: TraceRow; trace: Trace; spans: Awaited<ReturnType<typeof listTraceSpans>> }> {
     const row = await findTrace(this.db, scope, traceId);
@@ -116,11 +111,9 @@ export class TraceQueryHandlers {
     const limit = req.limit || DEFAULT_LIST_LIMIT;
     const after = req.cursor ? decodeCursor(req.cursor) : undefined;
     const offset = after ? 0 : req.offset;
-    const { rows, hasMore, matches } = await this.planned(filter, async (db) => {
-      const listed = await listTraces(db, scope, filter, { limit, offset, after }, { withTotal: true });
-      // An empty page carries no count (offset or cursor past the end); only then count apart.
-      return { ...listed, matches: listed.total ?? (await countTraces(db, scope, filter)) };
-    });
+    const { rows, hasMore, total } = await listTraces(this.db, scope, filter, { limit, offset, after }, { withTotal: true });
+    // An empty page carries no count (offset or cursor past the end); only then count apart.
+    const matches = total ?? (await countTraces(this.db, scope, filter));
     return create(ListTracesResponseSchema, { ...this.page(rows, hasMore), total: matches, hasMore, limit, offset });
   }
 
@@ -172,7 +165,7 @@ export class TraceQueryHandlers {
     const scope = scopeOf(ctx);
     const filter: TraceFilter = { labelKey: req.labelKey, ...(req.labelValue ? { labelValue: req.labelValue } : {}) };
     const after = req.cursor ? decodeCursor(req.cursor) : undefined;
-    const { rows, hasMore } = await this.planned(filter, (db) => listTraces(db, scope, filter, { limit: req.limit || DEFAULT_LOOKUP_LIMIT, offset: 0, after }));
+    const { rows, hasMore } = await listTraces(this.db, scope, filter, { limit: req.limit || DEFAULT_LOOKUP_LIMIT, offset: 0, after });
     const page = this.page(rows, hasMore);
     return create(ListTracesByLabelResponseSchema, { ...page, count: rows.length, hasMore });
   }

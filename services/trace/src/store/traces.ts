@@ -1,4 +1,5 @@
 import { sql, type ExpressionBuilder, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction } from "kysely";
+import { PLAN_PER_CALL } from "@clasper/db";
 import type { TraceCursor } from "../query/cursor.js";
 import type { TraceDatabase, TracesTable } from "./schema.js";
 
@@ -87,6 +88,12 @@ function filtered<O>(query: TraceQuery<O>, scope: TraceScope, f: TraceFilter): T
       f.labelValue !== undefined
         ? q.where(sql<boolean>`labels @> ${JSON.stringify({ [f.labelKey]: f.labelValue })}::jsonb`)
         : q.where(sql<boolean>`labels ? ${f.labelKey}`);
+    // A label value's frequency decides the plan: the labels GIN index for a rare value,
+    // newest-first with a filter for a common one. A cached generic plan, costed for an average
+    // value, takes the latter for every value, and a value that matches nothing then reads every
+    // trace of the tenant in the time range (20 ms instead of 0.1 ms for one day of the
+    // benchmark's largest tenant). So label listings are planned for their values on every call.
+    q = q.modifyFront(sql.raw(PLAN_PER_CALL));
   }
   return q;
 }
@@ -189,24 +196,6 @@ export async function listTraces(
     hasMore: rows.length > page.limit,
     total: first?.total_capped === undefined ? undefined : Number(first.total_capped),
   };
-}
-
-/**
- * Runs `work` in a transaction whose statements PostgreSQL plans for their actual values
- * (`plan_cache_mode = force_custom_plan`, this transaction only). Listings are server-side
- * prepared (packages/db prepared-pool.ts), and after five executions PostgreSQL may switch one to
- * a generic plan, costed for an average value. For every filter but the label that plan is the
- * custom one (each has a tenant-led index in the listing's order). A label value's frequency
- * decides the plan, though: the labels GIN index for a rare value, newest-first with a filter for
- * a common one. A generic plan takes the latter for every value, and a value that matches nothing
- * then reads every trace of the tenant in the time range (20 ms instead of 0.1 ms for one day of
- * the benchmark's largest tenant). Used for label filters only: it costs three round trips.
- */
-export async function withCustomPlans<T>(db: Kysely<TraceDatabase>, work: (trx: Transaction<TraceDatabase>) => Promise<T>): Promise<T> {
-  return db.transaction().execute(async (trx) => {
-    await sql`set local plan_cache_mode = force_custom_plan`.execute(trx);
-    return work(trx);
-  });
 }
 
 /**
