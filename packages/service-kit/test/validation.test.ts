@@ -6,22 +6,18 @@ import { field as fieldRulesOption } from "@bufbuild/protovalidate/gen/buf/valid
 import * as proto from "@clasper/proto";
 import { IngestSpansRequestSchema, SpanKind, SpanStatusCode } from "@clasper/proto";
 import { createFastValidator } from "../src/validation.js";
+import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
+import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 
 /** Every message type of our contracts. */
 const SCHEMAS: DescMessage[] = Object.values(proto).filter(
   (value): value is DescMessage => typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "message",
 );
 
-/** A small seeded PRNG (mulberry32), so a failure names a seed that reproduces it. */
+/** A seeded PRNG, so a failure names a seed that reproduces it. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = xoroshiro128plus(seed);
+  return () => uniformFloat64(generator);
 }
 
 /**

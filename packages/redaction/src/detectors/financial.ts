@@ -50,7 +50,10 @@ function hasKnownIssuer(digits: string): boolean {
   });
 }
 
-/** Printed cards group digits in blocks of 4–6; only the last block may be shorter (3). */
+/**
+ * Printed cards group digits in blocks of 4–6; only the last block may be shorter (a 13-digit
+ * number grouped in fours ends in one digit: "4964 3174 4884 6").
+ */
 function hasCardLayout(candidate: string): boolean {
   const groups = candidate.split(/[ \-]/);
   return groups.slice(0, -1).every((g) => g.length >= 4);
@@ -67,7 +70,7 @@ export const creditCard: Detector = {
   priority: 6,
   anchor: /\d{13}|\d{4}[ \-]\d{3}/,
   // Contiguous, or blocks with one kind of separator (the backreference keeps it consistent).
-  pattern: /(?<![\w\-])(?:\d{13,19}|\d{4}([ \-])\d{3,6}(?:\1\d{3,6}){1,3})(?!\w)/g,
+  pattern: /(?<![\w\-])(?:\d{13,19}|\d{4}([ \-])\d{3,6}(?:\1\d{1,6}){1,3})(?!\w)/g,
   accept: (candidate) => longestValidPrefix(candidate, " -", isCard),
 };
 
