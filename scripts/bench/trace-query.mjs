@@ -1,5 +1,5 @@
 // `pnpm bench trace-query [--postgres ADMIN_URL] [--traces N] [--duration S] [--connections C]
-//                         [--tenant T] [--only REGEX] [--keep] [--reuse] [--database NAME]`
+//                         [--tenant T] [--only REGEX] [--keep] [--reuse] [--database NAME] [--cpu-prof DIR]`
 // What listing traces costs at scale: N traces (default 1,000,000) over four tenants are generated
 // with SQL into a database of their own (clasper_bench_traces unless --database names another,
 // created and dropped through the admin URL), then GET /traces is measured through the
@@ -35,6 +35,8 @@ const { values } = parseArgs({
     // Another name keeps a second kept database apart (A/B runs of two builds).
     database: { type: "string", default: "clasper_bench_traces" },
     only: { type: "string" },
+    // Writes a V8 CPU profile of the server process to DIR (open it in Chrome DevTools).
+    "cpu-prof": { type: "string" },
   },
 });
 const total = Number(values.traces);
@@ -243,7 +245,8 @@ const pool = new pg.Pool({ connectionString: benchUrl, max: 20, application_name
 const monitor = new pg.Client({ connectionString: benchUrl, application_name: "trace-query-monitor" });
 try {
   // The server migrates the empty (or kept) database on start; the traces are generated afterwards.
-  system = await startChild(process.execPath, [path.join(root, "packages/cli/dist/bin.js"), "serve"], {
+  const profile = values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : [];
+  system = await startChild(process.execPath, [...profile, path.join(root, "packages/cli/dist/bin.js"), "serve"], {
     env: { CLASPER_PORT: String(port), CLASPER_HOST: "127.0.0.1", CLASPER_DATA_DIR: dataDir, CLASPER_AUTH_JWT_SECRET: secret, LOG_LEVEL: "warn", NODE_ENV: "production", DATABASE_URL: benchUrl },
     url: `http://127.0.0.1:${port}/healthz`,
     timeoutMs: 600_000,
