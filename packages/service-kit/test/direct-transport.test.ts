@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, createRouterTransport, type ConnectRouter, type Interceptor, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createContextValues, createRouterTransport, type ConnectRouter, type Interceptor, type Transport } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildPrincipal, createContextSigner, createContextVerifier, principalOf, CONTEXT_HEADER } from "@clasper/auth";
 import { clasperError, errorInfoOf } from "@clasper/core";
@@ -17,6 +17,7 @@ import {
   createDirectTransport,
   createHealthRegistry,
   createPeerClients,
+  HAND_OVER_MESSAGES,
   inMemoryRouterTransport,
   inMemoryTransport,
   serverInterceptors,
@@ -309,6 +310,47 @@ describe.each(TRANSPORTS)("%s in-memory transport", (_name, make) => {
   it("answers Unimplemented for a method that has no handler", async () => {
     const client = healthTransport(make, {});
     expect((await rejection(client.check({}))).code).toBe(Code.Unimplemented);
+  });
+});
+
+describe("direct transport, for a caller that hands its messages over", () => {
+  const direct = TRANSPORTS[0]![1];
+  const handOver = () => ({ contextValues: createContextValues().set(HAND_OVER_MESSAGES, true) });
+
+  it("passes the request and the answer of a unary call on as they are", async () => {
+    let received: unknown;
+    let returned: unknown;
+    const client = healthTransport(direct, {
+      check(req) {
+        received = req;
+        return (returned = create(HealthCheckResponseSchema, { status: Status.SERVING }));
+      },
+    });
+    const request = create(HealthCheckRequestSchema, { service: "svc" });
+    const answer = await client.check(request, handOver());
+    expect(received).toBe(request);
+    expect(answer).toBe(returned);
+    // The same transport still copies for every other caller.
+    const copied = await client.check(request);
+    expect(received).not.toBe(request);
+    expect(copied).not.toBe(returned);
+  });
+
+  it("passes a stream's messages on as they are", async () => {
+    const yielded: unknown[] = [];
+    const client = healthTransport(direct, {
+      async *watch() {
+        for (const status of [Status.SERVING, Status.NOT_SERVING]) {
+          const message = create(HealthCheckResponseSchema, { status });
+          yielded.push(message);
+          yield message;
+        }
+      },
+    });
+    const got: unknown[] = [];
+    for await (const message of client.watch({ service: "svc" }, handOver())) got.push(message);
+    expect(got).toHaveLength(2);
+    got.forEach((message, i) => expect(message).toBe(yielded[i]));
   });
 });
 

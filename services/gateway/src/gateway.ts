@@ -1,6 +1,6 @@
 import type http from "node:http";
 import { toJson, type DescMethodServerStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
-import { createClient, type Transport } from "@connectrpc/connect";
+import { createClient, createContextValues, type Transport } from "@connectrpc/connect";
 import Router from "find-my-way";
 import type { Logger } from "pino";
 import { context as otelContext, defaultTextMapGetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
@@ -8,7 +8,7 @@ import { Health, HealthCheckResponse_ServingStatus } from "@clasper/proto";
 import { AuthError, CONTEXT_HEADER, type CallerVerifier, type ContextSigner } from "@clasper/auth";
 import { requestId as newRequestId } from "@clasper/core";
 import type { Metrics, Telemetry } from "@clasper/telemetry";
-import { SERVICE_DESCRIPTORS, SERVICE_NAMES, type ServiceName } from "@clasper/service-kit";
+import { HAND_OVER_MESSAGES, SERVICE_DESCRIPTORS, SERVICE_NAMES, type ServiceName } from "@clasper/service-kit";
 import { bindRequest } from "./bind.js";
 import { BodyError, readJsonBody } from "./body.js";
 import { fromConnectError, restError, type RestErrorBody } from "./http-errors.js";
@@ -151,11 +151,13 @@ export function createGateway(options: GatewayOptions) {
     });
 
     const method = route.method;
+    // The request is this call's alone, and an answer is rendered at once and dropped.
+    const handOver = createContextValues().set(HAND_OVER_MESSAGES, true);
     try {
       if (method.methodKind === "server_streaming") {
         const answer = await transport.stream(method as DescMethodServerStreaming, abort.signal, undefined, headers, (async function* () {
           yield message;
-        })() as never, undefined);
+        })() as never, handOver);
         await writeSse(res, answer.message as AsyncIterable<Message>, route.method.output);
         return 200;
       }
@@ -163,7 +165,7 @@ export function createGateway(options: GatewayOptions) {
         sendError(res, restError(501, "not_implemented", `${endpoint} is not available over REST`));
         return 501;
       }
-      const answer = await transport.unary(method as DescMethodUnary, abort.signal, options.requestTimeoutMs, headers, message as never, undefined);
+      const answer = await transport.unary(method as DescMethodUnary, abort.signal, options.requestTimeoutMs, headers, message as never, handOver);
       sendJson(res, route.successStatus, renderMessage(route, answer.message as Message));
       return route.successStatus;
     } catch (err) {
