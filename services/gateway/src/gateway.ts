@@ -1,5 +1,5 @@
 import type http from "node:http";
-import { toJson, type DescMethodServerStreaming, type DescMethodUnary, type JsonValue, type Message } from "@bufbuild/protobuf";
+import type { DescMethodServerStreaming, DescMethodUnary, Message } from "@bufbuild/protobuf";
 import { createClient, createContextValues, type Transport } from "@connectrpc/connect";
 import Router from "find-my-way";
 import type { Logger } from "pino";
@@ -12,8 +12,9 @@ import { HAND_OVER_MESSAGES, SERVICE_DESCRIPTORS, SERVICE_NAMES, type ServiceNam
 import { bindRequest } from "./bind.js";
 import { BodyError, readJsonBody } from "./body.js";
 import { fromConnectError, restError, type RestErrorBody } from "./http-errors.js";
-import { FieldError, protoToRestJson } from "./json-shape.js";
+import { FieldError } from "./json-shape.js";
 import { buildOpenApi } from "./openapi.js";
+import { renderRestJson } from "./rest-json.js";
 import { restRoutes, type RestRoute } from "./route-table.js";
 import { writeSse } from "./sse.js";
 
@@ -40,14 +41,18 @@ const SERVICE_OF_TYPENAME = new Map<string, ServiceName>(
 );
 
 function sendJson(res: Res, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+function sendJsonText(res: Res, status: number, text: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.end();
     return;
   }
-  const payload = JSON.stringify(body);
+  const payload = Buffer.from(text);
   res.writeHead(status, {
     "content-type": "application/json; charset=utf-8",
-    "content-length": String(Buffer.byteLength(payload)),
+    "content-length": String(payload.length),
     ...headers,
   });
   res.end(payload);
@@ -55,11 +60,6 @@ function sendJson(res: Res, status: number, body: unknown, headers: Record<strin
 
 function sendError(res: Res, answer: { status: number; body: RestErrorBody }, headers?: Record<string, string>): void {
   sendJson(res, answer.status, answer.body, headers);
-}
-
-function renderMessage(route: RestRoute, message: Message): JsonValue {
-  const json = toJson(route.method.output, message as never, { useProtoFieldName: true, alwaysEmitImplicit: true });
-  return protoToRestJson(route.method.output, json);
 }
 
 const VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
@@ -166,7 +166,7 @@ export function createGateway(options: GatewayOptions) {
         return 501;
       }
       const answer = await transport.unary(method as DescMethodUnary, abort.signal, options.requestTimeoutMs, headers, message as never, handOver);
-      sendJson(res, route.successStatus, renderMessage(route, answer.message as Message));
+      sendJsonText(res, route.successStatus, renderRestJson(route.method.output, answer.message as Message));
       return route.successStatus;
     } catch (err) {
       const answer = fromConnectError(err, endpoint);

@@ -47,7 +47,8 @@ function enumFromRest(desc: DescEnum, value: JsonValue, path: string): string {
   return match.name;
 }
 
-function enumToRest(desc: DescEnum, value: JsonValue): JsonValue {
+/** A proto3 JSON enum value (its proto name) as REST writes it: the lower-case suffix, null for zero. */
+export function enumToRest(desc: DescEnum, value: JsonValue): JsonValue {
   if (typeof value !== "string") return value;
   const match = desc.values.find((v) => v.name === value);
   if (!match) return value;

@@ -1,8 +1,8 @@
 import type http from "node:http";
-import { toJson, type DescMessage, type JsonValue, type Message } from "@bufbuild/protobuf";
+import type { DescMessage, JsonValue, Message } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { fromConnectError } from "./http-errors.js";
-import { protoToRestJson } from "./json-shape.js";
+import { restJsonByReflection } from "./rest-json.js";
 
 /**
  * Renders a server-streaming RPC as Server-Sent Events. Each response message is expected to hold
@@ -22,7 +22,7 @@ export async function writeSse(res: http.ServerResponse, stream: AsyncIterable<M
   };
   try {
     for await (const message of stream) {
-      const json = protoToRestJson(schema, toJson(schema, message as never, { useProtoFieldName: true, alwaysEmitImplicit: true }));
+      const json = restJsonByReflection(schema, message);
       if (oneof && typeof json === "object" && json !== null && !Array.isArray(json)) {
         const set = oneof.fields.find((f) => json[f.name] !== undefined && json[f.name] !== null);
         if (set) {
