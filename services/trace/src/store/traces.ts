@@ -1,6 +1,7 @@
 import { sql, type ExpressionBuilder, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction } from "kysely";
 import { PLAN_PER_CALL } from "@clasper/db";
 import type { TraceCursor } from "../query/cursor.js";
+import { compiledByShape } from "./compiled-by-shape.js";
 import type { TraceDatabase, TracesTable } from "./schema.js";
 
 type Executor = Kysely<TraceDatabase> | Transaction<TraceDatabase>;
@@ -66,28 +67,75 @@ function inScope<O>(query: TraceQuery<O>, scope: TraceScope): TraceQuery<O> {
   return q;
 }
 
-function filtered<O>(query: TraceQuery<O>, scope: TraceScope, f: TraceFilter): TraceQuery<O> {
-  let q = inScope(query, scope);
-  if (f.matchesNothing) q = q.where(sql<boolean>`false`);
-  // A workspace-bound scope already has this condition; twice, the planner would square its selectivity.
-  if (f.workspaceId !== undefined && f.workspaceId !== scope.workspaceId) q = q.where("workspace_id", "=", f.workspaceId);
-  if (f.agentRole !== undefined) q = q.where("agent_role", "=", f.agentRole);
-  if (f.status !== undefined) q = q.where("status", "=", f.status);
-  if (f.model !== undefined) q = q.where("model", "=", f.model);
-  if (f.startTime !== undefined) q = q.where("started_at", ">=", f.startTime);
-  if (f.endTime !== undefined) q = q.where("started_at", "<", f.endTime);
-  if (f.minCostMicros !== undefined) q = q.where("cost_micros", ">=", f.minCostMicros);
-  if (f.maxCostMicros !== undefined) q = q.where("cost_micros", "<=", f.maxCostMicros);
-  if (f.riskLevel !== undefined) q = q.where("risk_level", "=", f.riskLevel);
-  if (f.taskId !== undefined) q = q.where("task_id", "=", f.taskId);
-  if (f.documentId !== undefined) q = q.where("document_id", "=", f.documentId);
-  if (f.messageId !== undefined) q = q.where("message_id", "=", f.messageId);
-  if (f.labelKey !== undefined) {
-    // Containment uses the jsonb_path_ops GIN index; key existence cannot, but is rarer.
-    q =
-      f.labelValue !== undefined
-        ? q.where(sql<boolean>`labels @> ${JSON.stringify({ [f.labelKey]: f.labelValue })}::jsonb`)
-        : q.where(sql<boolean>`labels ? ${f.labelKey}`);
+/**
+ * Scope and filter as the statements take them: one value per condition, undefined when the
+ * condition does not apply. Which conditions apply is decided here, so that the statements below
+ * depend only on which values are given (see compiledByShape).
+ */
+interface FilterValues {
+  tenantId: string;
+  scopeWorkspaceId: string | undefined;
+  matchesNothing: true | undefined;
+  workspaceId: string | undefined;
+  agentRole: string | undefined;
+  status: number | undefined;
+  model: string | undefined;
+  startTime: Date | undefined;
+  endTime: Date | undefined;
+  minCostMicros: bigint | undefined;
+  maxCostMicros: bigint | undefined;
+  riskLevel: number | undefined;
+  taskId: string | undefined;
+  documentId: string | undefined;
+  messageId: string | undefined;
+  /** `{key: value}` as JSON, for a label with a value; `labelKey` for a key alone. */
+  labelContains: string | undefined;
+  labelKey: string | undefined;
+}
+
+function filterValues(scope: TraceScope, f: TraceFilter): FilterValues {
+  const labelGiven = f.labelKey !== undefined;
+  return {
+    tenantId: scope.tenantId,
+    scopeWorkspaceId: scope.workspaceId,
+    matchesNothing: f.matchesNothing ? true : undefined,
+    // A workspace-bound scope already has this condition; twice, the planner would square its selectivity.
+    workspaceId: f.workspaceId !== scope.workspaceId ? f.workspaceId : undefined,
+    agentRole: f.agentRole,
+    status: f.status,
+    model: f.model,
+    startTime: f.startTime,
+    endTime: f.endTime,
+    minCostMicros: f.minCostMicros,
+    maxCostMicros: f.maxCostMicros,
+    riskLevel: f.riskLevel,
+    taskId: f.taskId,
+    documentId: f.documentId,
+    messageId: f.messageId,
+    labelContains: labelGiven && f.labelValue !== undefined ? JSON.stringify({ [f.labelKey!]: f.labelValue }) : undefined,
+    labelKey: labelGiven && f.labelValue === undefined ? f.labelKey : undefined,
+  };
+}
+
+function filtered<O>(query: TraceQuery<O>, v: FilterValues): TraceQuery<O> {
+  let q = inScope(query, { tenantId: v.tenantId, workspaceId: v.scopeWorkspaceId });
+  if (v.matchesNothing) q = q.where(sql<boolean>`false`);
+  if (v.workspaceId !== undefined) q = q.where("workspace_id", "=", v.workspaceId);
+  if (v.agentRole !== undefined) q = q.where("agent_role", "=", v.agentRole);
+  if (v.status !== undefined) q = q.where("status", "=", v.status);
+  if (v.model !== undefined) q = q.where("model", "=", v.model);
+  if (v.startTime !== undefined) q = q.where("started_at", ">=", v.startTime);
+  if (v.endTime !== undefined) q = q.where("started_at", "<", v.endTime);
+  if (v.minCostMicros !== undefined) q = q.where("cost_micros", ">=", v.minCostMicros);
+  if (v.maxCostMicros !== undefined) q = q.where("cost_micros", "<=", v.maxCostMicros);
+  if (v.riskLevel !== undefined) q = q.where("risk_level", "=", v.riskLevel);
+  if (v.taskId !== undefined) q = q.where("task_id", "=", v.taskId);
+  if (v.documentId !== undefined) q = q.where("document_id", "=", v.documentId);
+  if (v.messageId !== undefined) q = q.where("message_id", "=", v.messageId);
+  // Containment uses the jsonb_path_ops GIN index; key existence cannot, but is rarer.
+  if (v.labelContains !== undefined) q = q.where(sql<boolean>`labels @> ${v.labelContains}::jsonb`);
+  if (v.labelKey !== undefined) q = q.where(sql<boolean>`labels ? ${v.labelKey}`);
+  if (v.labelContains !== undefined || v.labelKey !== undefined) {
     // A label value's frequency decides the plan: the labels GIN index for a rare value,
     // newest-first with a filter for a common one. A cached generic plan, costed for an average
     // value, takes the latter for every value, and a value that matches nothing then reads every
@@ -151,6 +199,46 @@ export type TracePageRow = TraceSummaryRow & {
   total_capped?: string | number | bigint;
 };
 
+/** A listing's values: the filter's, the page's, and the count's cap when the total is wanted. */
+interface ListingValues extends FilterValues {
+  /** Rows to read: one more than the page, to learn has_more. */
+  rows: number;
+  afterStartedAt: string | undefined;
+  afterTraceId: string | undefined;
+  offset: number | undefined;
+  countCap: number | undefined;
+}
+
+/** The trace's annotations, key → its oldest value, as a JSON object (null without any). */
+function firstAnnotations(eb: ExpressionBuilder<TraceDatabase, "traces">) {
+  return eb
+    .selectFrom(
+      eb
+        .selectFrom("trace_annotations as a")
+        .select(["a.key", "a.value"])
+        .distinctOn("a.key")
+        .whereRef("a.tenant_id", "=", "traces.tenant_id")
+        .whereRef("a.trace_id", "=", "traces.trace_id")
+        .orderBy("a.key")
+        .orderBy("a.created_at")
+        .orderBy("a.annotation_id")
+        .as("first"),
+    )
+    .select((inner) => inner.fn<Record<string, string> | null>("jsonb_object_agg", ["first.key", "first.value"]).as("agg"))
+    .as("first_annotations");
+}
+
+const listingStatement = compiledByShape((db: Executor, v: ListingValues) => {
+  let q = filtered(db.selectFrom("traces").select(SUMMARY_COLUMNS).select(startedAtKey.as("started_at_key")), v).select(firstAnnotations);
+  if (v.countCap !== undefined) q = q.select(cappedCount(db, v, v.countCap).as("total_capped"));
+  if (v.afterStartedAt !== undefined) {
+    q = q.where(sql<boolean>`(started_at, trace_id) < (${v.afterStartedAt}::timestamptz, ${v.afterTraceId})`);
+  } else if (v.offset !== undefined) {
+    q = q.offset(v.offset);
+  }
+  return newestFirst(q).limit(v.rows);
+});
+
 /**
  * One page, newest first (started_at desc, trace_id desc: the order of the listing indexes).
  * With a cursor the page starts strictly after it (keyset, stable under concurrent inserts);
@@ -166,30 +254,15 @@ export async function listTraces(
   page: TracePage,
   options: { withTotal?: boolean } = {},
 ): Promise<{ rows: TracePageRow[]; hasMore: boolean; total: number | undefined }> {
-  let q = filtered(db.selectFrom("traces").select(SUMMARY_COLUMNS).select(startedAtKey.as("started_at_key")), scope, filter).select((eb) =>
-    eb
-      .selectFrom(
-        eb
-          .selectFrom("trace_annotations as a")
-          .select(["a.key", "a.value"])
-          .distinctOn("a.key")
-          .whereRef("a.tenant_id", "=", "traces.tenant_id")
-          .whereRef("a.trace_id", "=", "traces.trace_id")
-          .orderBy("a.key")
-          .orderBy("a.created_at")
-          .orderBy("a.annotation_id")
-          .as("first"),
-      )
-      .select((inner) => inner.fn<Record<string, string> | null>("jsonb_object_agg", ["first.key", "first.value"]).as("agg"))
-      .as("first_annotations"),
-  );
-  if (options.withTotal) q = q.select(cappedCount(db, scope, filter).as("total_capped"));
-  if (page.after) {
-    q = q.where(sql<boolean>`(started_at, trace_id) < (${page.after.startedAt}::timestamptz, ${page.after.traceId})`);
-  } else if (page.offset > 0) {
-    q = q.offset(page.offset);
-  }
-  const rows = (await newestFirst(q).limit(page.limit + 1).execute()) as TracePageRow[];
+  const statement = listingStatement(db, {
+    ...filterValues(scope, filter),
+    rows: page.limit + 1,
+    afterStartedAt: page.after?.startedAt,
+    afterTraceId: page.after?.traceId,
+    offset: page.after === undefined && page.offset > 0 ? page.offset : undefined,
+    countCap: options.withTotal ? TOTAL_COUNT_CAP : undefined,
+  });
+  const rows = (await db.executeQuery(statement)).rows as TracePageRow[];
   const first = rows[0];
   return {
     rows: rows.slice(0, page.limit),
@@ -205,15 +278,17 @@ export async function listTraces(
  * row on the way (60 ms for a label filter of a small tenant on 1M traces), and a generic plan,
  * estimated for an average tenant, does so for the largest one too (200 ms).
  */
-function cappedCount(db: Executor, scope: TraceScope, filter: TraceFilter, cap = TOTAL_COUNT_CAP) {
-  const matches = newestFirst(filtered(db.selectFrom("traces").select(sql<number>`1`.as("one")), scope, filter)).limit(cap);
+function cappedCount(db: Executor, v: FilterValues, cap: number) {
+  const matches = newestFirst(filtered(db.selectFrom("traces").select(sql<number>`1`.as("one")), v)).limit(cap);
   return db.selectFrom(matches.as("matches")).select((eb) => eb.fn.countAll<string | number | bigint>().as("n"));
 }
 
+const countStatement = compiledByShape((db: Executor, v: FilterValues & { cap: number }) => cappedCount(db, v, v.cap));
+
 /** Matching traces, counted up to `cap` (TOTAL_COUNT_CAP). */
 export async function countTraces(db: Executor, scope: TraceScope, filter: TraceFilter, cap = TOTAL_COUNT_CAP): Promise<number> {
-  const row = await cappedCount(db, scope, filter, cap).executeTakeFirstOrThrow();
-  return Number(row.n);
+  const { rows } = await db.executeQuery(countStatement(db, { ...filterValues(scope, filter), cap }));
+  return Number(rows[0]!.n);
 }
 
 export async function findTrace(db: Executor, scope: TraceScope, traceId: string): Promise<TraceRow | undefined> {
@@ -248,7 +323,7 @@ export interface TraceStatsRow {
 /** Aggregates over the tenant's traces started in [startTime, endTime). Running traces count in totals but not in the mean duration. */
 export async function traceStats(db: Executor, scope: TraceScope, filter: Pick<TraceFilter, "startTime" | "endTime" | "workspaceId">): Promise<TraceStatsRow> {
   const sum = (column: keyof TracesTable) => sql<bigint>`coalesce(sum(${sql.ref(column)}), 0)::bigint`;
-  const row = await filtered(db.selectFrom("traces"), scope, filter)
+  const row = await filtered(db.selectFrom("traces"), filterValues(scope, filter))
     .select((eb: ExpressionBuilder<TraceDatabase, "traces">) => [
       eb.fn.countAll<bigint>().as("total_traces"),
       sum("input_tokens").as("input_tokens"),
