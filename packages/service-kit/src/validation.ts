@@ -25,6 +25,7 @@ import {
   StringRulesSchema,
 } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { invalidField } from "@clasper/core";
+import { compileCelSubset, NotInSubset } from "./cel-subset.js";
 
 /*
  * protovalidate matches `string.pattern` rules with a JavaScript port of RE2: linear time, but
@@ -213,11 +214,51 @@ function compileString(field: DescField, rules: Message & { minLen?: bigint; max
   return (value) => (min === undefined && max === undefined ? true : lengthWithin(value, min, max)) && (re === undefined || re.test(value));
 }
 
+/** The rule kind (FieldRules.type case) that goes with each numeric scalar type. */
+const NUMERIC_RULES = new Map<ScalarType, string>([
+  [ScalarType.INT32, "int32"],
+  [ScalarType.INT64, "int64"],
+  [ScalarType.UINT32, "uint32"],
+  [ScalarType.UINT64, "uint64"],
+  [ScalarType.SINT32, "sint32"],
+  [ScalarType.SINT64, "sint64"],
+  [ScalarType.FIXED32, "fixed32"],
+  [ScalarType.FIXED64, "fixed64"],
+  [ScalarType.SFIXED32, "sfixed32"],
+  [ScalarType.SFIXED64, "sfixed64"],
+  [ScalarType.FLOAT, "float"],
+  [ScalarType.DOUBLE, "double"],
+]);
+
+type Bound = { case: undefined } | { case: "gt" | "gte" | "lt" | "lte"; value: number | bigint };
+type NumericRules = Message & { greaterThan: Bound; lessThan: Bound };
+
+/**
+ * A number within the rule's bounds (native/numeric.ts evalRange). Only what our contracts use
+ * (gt, gte, lte, and a lower bound not above the upper one), so that the equivalence test
+ * exercises all of it; NaN is refused (protovalidate fails a float range for NaN).
+ */
+function compileRange(field: DescField, ruleKind: string, rules: NumericRules): ((value: number | bigint) => boolean) | undefined {
+  const schema = FieldRulesSchema.fields.find((f) => f.localName === ruleKind)?.message;
+  if (!schema || (field.fieldKind === "scalar" && field.longAsString)) throw new NotCompiled(`${field.toString()}: ${ruleKind} rules`);
+  onlyRules(rules, schema, ["gt", "gte", "lte", "example"], field.toString());
+  const lo = rules.greaterThan.case === undefined ? undefined : rules.greaterThan;
+  const hi = rules.lessThan.case === undefined ? undefined : rules.lessThan;
+  if (lo && hi && hi.value < lo.value) throw new NotCompiled(`${field.toString()}: exclusive range`);
+  const bound = lo?.value ?? hi?.value;
+  if (bound === undefined) return undefined;
+  return (v) => {
+    if (typeof v !== typeof bound || (typeof v === "number" && Number.isNaN(v))) return false;
+    if (lo && (lo.case === "gt" ? v <= lo.value : v < lo.value)) return false;
+    return !(hi && v > hi.value);
+  };
+}
+
 /** The checks of one field (undefined: none), reading the message object directly. */
 function compileField(field: DescField, compileType: (desc: DescMessage) => Accept): Accept | undefined {
   const rules = getOption(field, fieldRulesOption);
   const where = field.toString();
-  onlyRules(rules, FieldRulesSchema, ["required", "ignore", "string", "enum", "repeated"], where);
+  onlyRules(rules, FieldRulesSchema, ["required", "ignore", "string", "enum", "repeated", ...NUMERIC_RULES.values()], where);
   if (rules.ignore === Ignore.ALWAYS) return undefined;
   const ruleKind = rules.type.case;
   const oneof = field.oneof;
@@ -227,7 +268,7 @@ function compileField(field: DescField, compileType: (desc: DescMessage) => Acce
     const selected = m[oneof.localName] as { case: string | undefined; value?: unknown };
     return selected.case === field.localName ? selected.value : undefined;
   };
-  if (rules.required && field.fieldKind !== "message") throw new NotCompiled(`${where}: required on a ${field.fieldKind} field`);
+  if (rules.required && (field.fieldKind === "list" || field.fieldKind === "map")) throw new NotCompiled(`${where}: required on a ${field.fieldKind} field`);
 
   switch (field.fieldKind) {
     case "message": {
@@ -281,20 +322,31 @@ function compileField(field: DescField, compileType: (desc: DescMessage) => Acce
       } else if (field.scalar === ScalarType.STRING) {
         if (ruleKind !== undefined && ruleKind !== "string") throw new NotCompiled(`${where}: ${ruleKind} rules`);
         if (rules.type.case === "string") test = compileString(field, rules.type.value);
+      } else if (ruleKind !== undefined && ruleKind === NUMERIC_RULES.get(field.scalar)) {
+        test = compileRange(field, ruleKind, rules.type.value as NumericRules);
       } else if (ruleKind !== undefined) {
         throw new NotCompiled(`${where}: ${ruleKind} rules`);
       }
-      if (test === undefined) return undefined;
-      const check = test;
+      const required = rules.required;
+      if (test === undefined && !required) return undefined;
+      const check = test ?? (() => true);
       // condition.ts ignoreScalarOrEnumField: an implicit-presence field is checked even when it
-      // holds the zero value, unless IGNORE_IF_ZERO_VALUE; a field with presence only when set.
-      if (field.presence === FeatureSet_FieldPresence.IMPLICIT && oneof === undefined) {
-        const zero = field.fieldKind === "enum" ? 0 : "";
-        if (rules.ignore === Ignore.IF_ZERO_VALUE) return (m) => m[field.localName] === zero || check(m[field.localName] as never);
+      // holds the zero value, unless IGNORE_IF_ZERO_VALUE; a field with presence only when set
+      // (for an implicit one, set means not zero). `required` means set.
+      if (field.presence === FeatureSet_FieldPresence.IMPLICIT && oneof === undefined && rules.ignore !== Ignore.IF_ZERO_VALUE && !required) {
         return (m) => check(m[field.localName] as never);
       }
-      return (m) => !isFieldSet(m as Message, field) || check(get(m) as never);
+      return (m) => (isFieldSet(m as Message, field) ? check(get(m) as never) : !required);
     }
+  }
+}
+
+function celRule(desc: DescMessage, expression: string): Accept {
+  try {
+    return compileCelSubset(desc, expression);
+  } catch (err) {
+    if (err instanceof NotInSubset) throw new NotCompiled(`${desc.typeName}: ${err.message}`);
+    throw err;
   }
 }
 
@@ -322,9 +374,11 @@ function acceptanceCompiler(): (desc: DescMessage) => Accept | undefined {
     };
     compiled.set(desc, accept);
     try {
-      onlyRules(getOption(desc, messageRulesOption), MessageRulesSchema, [], desc.typeName);
+      const messageRules = getOption(desc, messageRulesOption);
+      onlyRules(messageRules, MessageRulesSchema, ["cel"], desc.typeName);
       for (const oneof of desc.oneofs) onlyRules(getOption(oneof, oneofRulesOption), OneofRulesSchema, [], oneof.toString());
       checks = desc.fields.map((f) => compileField(f, compileType)).filter((c): c is Accept => c !== undefined);
+      checks.push(...messageRules.cel.map((rule) => celRule(desc, rule.expression)));
     } catch (err) {
       compiled.set(desc, null);
       throw err;
@@ -342,6 +396,15 @@ function acceptanceCompiler(): (desc: DescMessage) => Accept | undefined {
       return undefined;
     }
   };
+}
+
+/**
+ * The acceptance check the fast validator compiles for `desc` (undefined: the type always goes
+ * through protovalidate). It says true only for messages protovalidate accepts; for tests.
+ */
+export function acceptanceCheck(desc: DescMessage): ((message: Message) => boolean) | undefined {
+  const accept = acceptanceCompiler()(desc);
+  return accept && ((message) => accept(message as unknown as Record<string, unknown>));
 }
 
 /**

@@ -2,10 +2,10 @@ import { describe, expect, it } from "vitest";
 import { create, getOption, ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator, type Validator } from "@bufbuild/protovalidate";
-import { field as fieldRulesOption } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { field as fieldRulesOption, message as messageRulesOption } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import * as proto from "@clasper/proto";
 import { IngestSpansRequestSchema, SpanKind, SpanStatusCode } from "@clasper/proto";
-import { createFastValidator } from "../src/validation.js";
+import { acceptanceCheck, createFastValidator } from "../src/validation.js";
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 
@@ -153,6 +153,7 @@ describe("createFastValidator", () => {
     let invalid = 0;
     for (const [i, schema] of SCHEMAS.entries()) {
       const { message } = generator(1000 + i);
+      const accept = acceptanceCheck(schema);
       // At least 20 messages per type, more while the type is cheap to validate.
       const until = Date.now() + 40;
       for (let n = 0; n < 80 && (n < 20 || Date.now() < until); n++) {
@@ -160,10 +161,44 @@ describe("createFastValidator", () => {
         const expected = outcome(reference, schema, msg);
         if (expected.kind === "invalid") invalid++;
         expect({ type: schema.typeName, seed: 1000 + i, n, ...outcome(fast, schema, msg) }).toEqual({ type: schema.typeName, seed: 1000 + i, n, ...expected });
+        // A compiled check takes the fast path for every valid message, not only for some.
+        if (accept) expect({ type: schema.typeName, seed: 1000 + i, n, accepted: accept(msg) }).toEqual({ type: schema.typeName, seed: 1000 + i, n, accepted: expected.kind === "valid" });
       }
     }
     // The generator must reach the rules, or the comparison above proves little.
     expect(invalid).toBeGreaterThan(SCHEMAS.length * 5);
+  });
+
+  it("compiles numeric ranges and the contracts' cross-field CEL rules (ListTracesRequest among them)", () => {
+    const withCel = SCHEMAS.filter((schema) => getOption(schema, messageRulesOption).cel.length > 0);
+    expect(withCel.map((schema) => schema.typeName)).toContain(proto.ListTracesRequestSchema.typeName);
+    for (const schema of withCel) expect({ type: schema.typeName, compiled: acceptanceCheck(schema) !== undefined }).toEqual({ type: schema.typeName, compiled: true });
+    const reference = createValidator();
+    const fast = createFastValidator();
+    const accept = acceptanceCheck(proto.ListTracesRequestSchema)!;
+    const cases: Record<string, unknown>[] = [
+      {},
+      { limit: 200, offset: 0 },
+      { limit: 201 },
+      { limit: -1 },
+      { offset: -1 },
+      { labelKey: "env", labelValue: "prod" },
+      { labelValue: "prod" },
+      { minCostMicros: 5n },
+      { maxCostMicros: 5n },
+      { minCostMicros: 5n, maxCostMicros: 5n },
+      { minCostMicros: 6n, maxCostMicros: 5n },
+      { minCostMicros: 0n, maxCostMicros: 0n },
+      { minCostMicros: -1n },
+      { status: 99 },
+      { workspaceId: "w".repeat(129) },
+    ];
+    for (const init of cases) {
+      const msg = create(proto.ListTracesRequestSchema, init);
+      const expected = outcome(reference, proto.ListTracesRequestSchema, msg);
+      expect({ init, accepted: accept(msg) }).toEqual({ init, accepted: expected.kind === "valid" });
+      expect({ init, ...outcome(fast, proto.ListTracesRequestSchema, msg) }).toEqual({ init, ...expected });
+    }
   });
 
   it("names the field of a span that breaks a rule, as protovalidate does", () => {
