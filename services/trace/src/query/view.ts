@@ -56,9 +56,14 @@ function entityLinks(row: TraceSummaryRow) {
   return create(EntityLinksSchema, { taskId: row.task_id ?? "", documentId: row.document_id ?? "", messageId: row.message_id ?? "" });
 }
 
-/** List view of a stored trace; `annotations` is the first value per key. */
+/**
+ * List view of a stored trace; `annotations` is the first value per key. Written as the message
+ * literal rather than through create(), which walks the descriptor for every summary (~4 µs, a
+ * sixth of a 50-trace listing's CPU in the trace service); the type still requires every field.
+ */
 export function traceSummary(row: TraceSummaryRow, annotations: Record<string, string> = {}): TraceSummary {
-  return create(TraceSummarySchema, {
+  return {
+    $typeName: TraceSummarySchema.typeName,
     traceId: row.trace_id,
     workspaceId: row.workspace_id ?? "",
     environment: environmentOf(row),
@@ -78,7 +83,7 @@ export function traceSummary(row: TraceSummaryRow, annotations: Record<string, s
     errorCode: row.error_code ?? "",
     entityLinks: entityLinks(row),
     annotations,
-  });
+  };
 }
 
 /** The root span: invoke_agent, else the span without a parent. */
