@@ -145,24 +145,19 @@ function parser(desc: DescMessage, tokens: readonly string[]) {
     return node;
   }
 
-  function and(): Node {
-    let node = relation();
-    while (peek() === "&&") {
+  /** `operand (op operand)*`, left to right: && over relations, || over &&-chains. */
+  function logical(op: "&&" | "||", operand: () => Node): Node {
+    let node = operand();
+    while (peek() === op) {
       take();
-      const [a, b] = [ofKind("bool", node).value, ofKind("bool", relation()).value];
-      node = { kind: "bool", value: (m) => a(m) === true && b(m) === true };
+      const [a, b] = [ofKind("bool", node).value, ofKind("bool", operand()).value];
+      node = { kind: "bool", value: op === "&&" ? (m) => a(m) === true && b(m) === true : (m) => a(m) === true || b(m) === true };
     }
     return node;
   }
 
   function or(): Node {
-    let node = and();
-    while (peek() === "||") {
-      take();
-      const [a, b] = [ofKind("bool", node).value, ofKind("bool", and()).value];
-      node = { kind: "bool", value: (m) => a(m) === true || b(m) === true };
-    }
-    return node;
+    return logical("||", () => logical("&&", relation));
   }
 
   return () => {
