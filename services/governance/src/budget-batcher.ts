@@ -1,16 +1,7 @@
 import type { Kysely } from "kysely";
 import { MicroBatcher, type MicroBatcherCounts, type MicroBatcherOptions } from "./micro-batcher.js";
-import { releaseBudgets, reserveBudgets, settleBudgets, type ReleaseItem, type ReserveItem, type SettleItem } from "./store/budget-batches.js";
-import {
-  releaseBudget,
-  reserveBudget,
-  settleBudget,
-  type ReleaseOutcome,
-  type ReserveInput,
-  type ReserveOutcome,
-  type SettleInput,
-  type SettleOutcome,
-} from "./store/budgets.js";
+import { applyBudgetBatch, applyBudgetOperation, type BudgetOperation, type BudgetOperationOutcome } from "./store/budget-batches.js";
+import type { ReleaseOutcome, ReserveInput, ReserveOutcome, SettleInput, SettleOutcome } from "./store/budgets.js";
 import type { GovernanceDatabase } from "./store/schema.js";
 
 export interface BudgetBatcherOptions extends MicroBatcherOptions {
@@ -20,48 +11,49 @@ export interface BudgetBatcherOptions extends MicroBatcherOptions {
 
 /**
  * Reserve, Settle and Release as the RPC handlers (and Preflight without a transaction of its
- * own) run them: concurrent calls of one kind share one batch call (store/budget-batches.ts), so
- * at 2,000 reservations/s the database runs a few statements and one commit per batch instead of
- * per call. Every caller still gets exactly the outcome its call would have had alone, in some
- * serial order (the guarantees of store/budgets.ts hold item by item). A caller with its own
- * Transaction calls store/budgets.ts directly instead: its statements belong in its transaction.
- * One per database handle: the more callers share it, the more each batch carries.
+ * own) run them: the calls that arrive while a batch is in flight go together in the next one,
+ * ONE database call for all of them, whatever their kind and tenant (store/budget-batches.ts),
+ * so under load the database runs a few statements and one commit per batch instead of per call.
+ * Every caller still gets exactly the outcome its call would have had alone, in some serial order
+ * (the guarantees of store/budgets.ts hold item by item). A caller with its own Transaction calls
+ * store/budgets.ts directly instead: its statements belong in its transaction. One per database
+ * handle: the more callers share it, the more each batch carries.
  */
 export class BudgetBatcher {
-  private readonly reserves: MicroBatcher<ReserveItem, ReserveOutcome>;
-  private readonly settles: MicroBatcher<SettleItem, SettleOutcome>;
-  private readonly releases: MicroBatcher<ReleaseItem, ReleaseOutcome>;
+  private readonly operations: MicroBatcher<BudgetOperation, BudgetOperationOutcome>;
 
   constructor(db: Kysely<GovernanceDatabase>, options: BudgetBatcherOptions = {}) {
-    const failed = (what: string) => (err: unknown, size: number) =>
-      options.logger?.warn({ err, size }, `budget ${what} batch failed; running its items one by one`);
-    this.reserves = new MicroBatcher((items) => reserveBudgets(db, items), (item) => reserveBudget(db, item.tenantId, item.input), options, failed("reserve"));
-    this.settles = new MicroBatcher((items) => settleBudgets(db, items), (item) => settleBudget(db, item.tenantId, item.input), options, failed("settle"));
-    this.releases = new MicroBatcher(
-      (items) => releaseBudgets(db, items),
-      (item) => releaseBudget(db, item.tenantId, item.reservationId, item.reason, item.now),
+    this.operations = new MicroBatcher(
+      (operations) => applyBudgetBatch(db, operations),
+      (operation) => applyBudgetOperation(db, operation),
       options,
-      failed("release"),
+      (err, size) => options.logger?.warn({ err, size }, "budget batch failed; running its operations one by one"),
     );
   }
 
-  /** What each kind has sent so far (batch sizes, lone calls, failed batches). */
-  counts(): Record<"reserve" | "settle" | "release", Readonly<MicroBatcherCounts>> {
-    return { reserve: this.reserves.counts, settle: this.settles.counts, release: this.releases.counts };
+  /** What has been sent so far (batch sizes, lone calls, failed batches). */
+  counts(): Readonly<MicroBatcherCounts> {
+    return this.operations.counts;
   }
 
   /** store/budgets.ts reserveBudget, batched. */
-  reserve(tenantId: string, input: ReserveInput): Promise<ReserveOutcome> {
-    return this.reserves.submit({ tenantId, input });
+  async reserve(tenantId: string, input: ReserveInput): Promise<ReserveOutcome> {
+    const answer = await this.operations.submit({ kind: "reserve", tenantId, input });
+    if (answer.kind !== "reserve") throw new Error(`a reservation was answered as a ${answer.kind}`);
+    return answer.outcome;
   }
 
   /** store/budgets.ts settleBudget, batched. */
-  settle(tenantId: string, input: SettleInput): Promise<SettleOutcome> {
-    return this.settles.submit({ tenantId, input });
+  async settle(tenantId: string, input: SettleInput): Promise<SettleOutcome> {
+    const answer = await this.operations.submit({ kind: "settle", tenantId, input });
+    if (answer.kind !== "settle") throw new Error(`a settlement was answered as a ${answer.kind}`);
+    return answer.outcome;
   }
 
   /** store/budgets.ts releaseBudget, batched. */
-  release(tenantId: string, reservationId: string, reason: string, now: Date): Promise<ReleaseOutcome> {
-    return this.releases.submit({ tenantId, reservationId, reason, now });
+  async release(tenantId: string, reservationId: string, reason: string, now: Date): Promise<ReleaseOutcome> {
+    const answer = await this.operations.submit({ kind: "release", tenantId, reservationId, reason, now });
+    if (answer.kind !== "release") throw new Error(`a release was answered as a ${answer.kind}`);
+    return answer.outcome;
   }
 }

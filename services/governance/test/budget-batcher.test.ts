@@ -64,7 +64,7 @@ describe(`BudgetBatcher (${testBackendFromEnv()})`, () => {
     });
     const answers = await Promise.all(calls.map(async (c) => ({ ...c, outcome: await c.outcome })));
     expect(warnings).toEqual([]);
-    const counts = budgets.counts().reserve;
+    const counts = budgets.counts();
     expect(counts.batches).toBeGreaterThan(0);
     expect(counts.batchedItems + counts.alone).toBe(150);
 
@@ -97,7 +97,7 @@ describe(`BudgetBatcher (${testBackendFromEnv()})`, () => {
     expect(await budgets.release("repeat", first.reservation.reservation_id, "late", T0)).toMatchObject({ status: "closed" });
     expect(await findBudget(db, "repeat", T0)).toMatchObject({ spent_micros: 300_000n, reserved_micros: 0n });
     expect(warnings).toEqual([]);
-    expect(budgets.counts().settle.batches).toBe(1);
+    expect(budgets.counts()).toMatchObject({ batches: 2, batchedItems: 4 });
   });
 
   it("gives each caller its own error when one item breaks the batch, and the others their answers", async () => {
@@ -112,8 +112,8 @@ describe(`BudgetBatcher (${testBackendFromEnv()})`, () => {
     expect(results[0]).toMatchObject({ value: { status: "reserved" } });
     expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/amount_micros/);
     expect(results[2]).toMatchObject({ value: { status: "reserved" } });
-    expect(warnings).toEqual(["budget reserve batch failed; running its items one by one"]);
-    expect(budgets.counts().reserve).toMatchObject({ batches: 1, failedBatches: 1 });
+    expect(warnings).toEqual(["budget batch failed; running its operations one by one"]);
+    expect(budgets.counts()).toMatchObject({ batches: 1, failedBatches: 1 });
     expect((await findBudget(db, "broken", T0))?.reserved_micros).toBe(100_000n);
   });
 
@@ -121,15 +121,17 @@ describe(`BudgetBatcher (${testBackendFromEnv()})`, () => {
     await upsertBudget(db, "fallback", { limitMicros: 1_000_000n }, T0);
     const { budgets, warnings } = batcher();
     const schema = sql.id(GOVERNANCE_SCHEMA);
-    const signature = sql.raw("(text[], text[], text[], int8[], text[], timestamptz[], timestamptz[], int8[], boolean[], text[], float8[])");
-    await sql`alter function ${schema}.budget_reserve_batch${signature} rename to budget_reserve_batch_away`.execute(db);
+    const signature = sql.raw(
+      "(text[], text[], text[], timestamptz[], text[], text[], int8[], timestamptz[], text[], text[], text[], int8[], text[], timestamptz[], timestamptz[], int8[], boolean[], text[], float8[])",
+    );
+    await sql`alter function ${schema}.budget_batch${signature} rename to budget_batch_away`.execute(db);
     try {
       const outcomes = await Promise.all([600_000n, 300_000n, 200_000n].map((amount) => budgets.reserve("fallback", reserveInput(amount))));
       expect(outcomes.map((o) => o.status).sort()).toEqual(["denied", "reserved", "reserved"]);
     } finally {
-      await sql`alter function ${schema}.budget_reserve_batch_away${signature} rename to budget_reserve_batch`.execute(db);
+      await sql`alter function ${schema}.budget_batch_away${signature} rename to budget_batch`.execute(db);
     }
-    expect(warnings).toEqual(["budget reserve batch failed; running its items one by one"]);
+    expect(warnings).toEqual(["budget batch failed; running its operations one by one"]);
     const row = await findBudget(db, "fallback", T0);
     expect(row!.reserved_micros <= row!.limit_micros).toBe(true);
     expect(row?.reserved_micros).not.toBe(0n);

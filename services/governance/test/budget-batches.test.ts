@@ -1,15 +1,15 @@
 /**
- * The batch functions (store/budget-batches.ts, migration 20261127000000) against the single-item
- * ones: every batch below runs on one tenant while the same operations run one by one, in batch
- * order, on a twin tenant with the same budget; the answers must be the same (ids aside), and so
- * must the budgets and the audit events afterwards.
+ * The batch call (store/budget-batches.ts, migrations 20261127000000 and 20261127010000) against
+ * the single-item functions: every batch below runs on one tenant while the same operations run
+ * one by one, in batch order, on a twin tenant with the same budget; the answers must be the same
+ * (ids aside), and so must the budgets and the audit events afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql, type Kysely, type Transaction } from "kysely";
 import { withTransaction } from "@clasper/db";
 import { testBackendFromEnv, useFreshDatabase } from "@clasper/db/testing";
 import { DEFAULT_BUDGET } from "../src/budget-check.js";
-import { releaseBudgets, reserveBudgets, settleBudgets, type ReleaseItem, type ReserveItem, type SettleItem } from "../src/store/budget-batches.js";
+import { applyBudgetBatch, type BudgetOperation, type BudgetOperationOutcome } from "../src/store/budget-batches.js";
 import {
   findBudget,
   findReservation,
@@ -22,6 +22,7 @@ import {
   type ReleaseOutcome,
   type ReserveInput,
   type ReserveOutcome,
+  type SettleInput,
   type SettleOutcome,
 } from "../src/store/budgets.js";
 import type { GovernanceDatabase } from "../src/store/schema.js";
@@ -38,9 +39,25 @@ function reserveInput(amount: bigint, extra: Partial<ReserveInput> = {}): Reserv
   return { executionId: `x-${++executions}`, amountMicros: amount, defaults: DEFAULT_BUDGET, now: T0, ...extra };
 }
 
-async function all<T>(outcomes: Promise<Promise<T>[]>): Promise<T[]> {
-  return Promise.all(await outcomes);
+type Executor = Kysely<GovernanceDatabase>;
+type ReserveItem = { tenantId: string; input: ReserveInput };
+type SettleItem = { tenantId: string; input: SettleInput };
+type ReleaseItem = { tenantId: string; reservationId: string; reason: string; now: Date };
+
+/** Every answer of one batch call, each of `kind` (the helpers below send one kind at a time). */
+async function batch<K extends BudgetOperation["kind"]>(executor: Executor, kind: K, operations: BudgetOperation[]) {
+  const answers = await Promise.all(await applyBudgetBatch(executor, operations));
+  return answers.map((answer) => {
+    if (answer.kind !== kind) throw new Error(`${kind} answered as ${answer.kind}`);
+    return answer as Extract<BudgetOperationOutcome, { kind: K }>;
+  });
 }
+const reserveBatch = async (executor: Executor, items: ReserveItem[]): Promise<ReserveOutcome[]> =>
+  (await batch(executor, "reserve", items.map((i) => ({ kind: "reserve", ...i })))).map((a) => a.outcome);
+const settleBatch = async (executor: Executor, items: SettleItem[]): Promise<SettleOutcome[]> =>
+  (await batch(executor, "settle", items.map((i) => ({ kind: "settle", ...i })))).map((a) => a.outcome);
+const releaseBatch = async (executor: Executor, items: ReleaseItem[]): Promise<ReleaseOutcome[]> =>
+  (await batch(executor, "release", items.map((i) => ({ kind: "release", ...i })))).map((a) => a.outcome);
 
 /** An outcome without what differs between twins (ids, the tenant). */
 function comparable(outcome: ReserveOutcome | SettleOutcome | ReleaseOutcome): unknown {
@@ -72,7 +89,7 @@ async function twins(name: string, change: BudgetChange, now = T0): Promise<{ ba
 
 /** Reserves `inputs` as one batch on one twin and one by one on the other; returns both answers. */
 async function reserveBoth(twin: { batched: string; serial: string }, inputs: ReserveInput[]) {
-  const batched = await all(reserveBudgets(db, inputs.map((input) => ({ tenantId: twin.batched, input }))));
+  const batched = await reserveBatch(db, inputs.map((input) => ({ tenantId: twin.batched, input })));
   const serial: ReserveOutcome[] = [];
   for (const input of inputs) serial.push(await reserveBudget(db, twin.serial, input));
   return { batched, serial };
@@ -112,7 +129,7 @@ describe(`budget batch functions (${testBackendFromEnv()})`, () => {
     // In a transaction of the test's, only to count the writes: ONE update of the budget row.
     const batched = await withTransaction(db, async (trx) => {
       const before = await budgetRowUpdates(trx);
-      const outcomes = await all(reserveBudgets(trx, inputs.map((input) => ({ tenantId: twin.batched, input }))));
+      const outcomes = await reserveBatch(trx, inputs.map((input) => ({ tenantId: twin.batched, input })));
       expect((await budgetRowUpdates(trx)) - before).toBe(1);
       return outcomes;
     });
@@ -150,7 +167,7 @@ describe(`budget batch functions (${testBackendFromEnv()})`, () => {
 
   it("creates a new tenant's default budget through the single path, in batch order", async () => {
     const defaults = { limitMicros: 500n, hardLimit: true, period: "daily" as const, alertThreshold: 0.9 };
-    const batched = await all(reserveBudgets(db, [200n, 200n, 200n].map((a) => ({ tenantId: "fresh", input: reserveInput(a, { defaults }) }))));
+    const batched = await reserveBatch(db, [200n, 200n, 200n].map((a) => ({ tenantId: "fresh", input: reserveInput(a, { defaults }) })));
     expect(batched.map((o) => o.status)).toEqual(["reserved", "reserved", "denied"]);
     expect(await findBudget(db, "fresh", T0)).toMatchObject({ is_default: true, limit_micros: 500n, reserved_micros: 400n });
   });
@@ -177,7 +194,7 @@ describe(`budget batch functions (${testBackendFromEnv()})`, () => {
     const actuals = [200_000n, 400_000n, 300_000n, 350_000n]; // crosses 50 % at the 2nd, the limit at the 4th
     const batchIds = reservationIds(held.batched);
     const serialIds = reservationIds(held.serial);
-    const batched = await all(settleBudgets(db, actuals.map((actualMicros, i) => ({ tenantId: twin.batched, input: { reservationId: batchIds[i]!, actualMicros, now: T0 } }))));
+    const batched = await settleBatch(db, actuals.map((actualMicros, i) => ({ tenantId: twin.batched, input: { reservationId: batchIds[i]!, actualMicros, now: T0 } })));
     const serial: SettleOutcome[] = [];
     for (const [i, actualMicros] of actuals.entries()) serial.push(await settleBudget(db, twin.serial, { reservationId: serialIds[i]!, actualMicros, now: T0 }));
     expect(batched.map((o) => o.status)).toEqual(["settled", "settled", "settled", "settled"]);
@@ -193,7 +210,7 @@ describe(`budget batch functions (${testBackendFromEnv()})`, () => {
     // The markers are set for the period: another batch that stays over the limit alerts no more.
     const more = await reserveBoth(twin, [reserveInput(10n), reserveInput(10n)]);
     const moreIds = reservationIds(more.batched);
-    const again = await all(settleBudgets(db, moreIds.map((reservationId) => ({ tenantId: twin.batched, input: { reservationId, actualMicros: 10n, now: T0 } }))));
+    const again = await settleBatch(db, moreIds.map((reservationId) => ({ tenantId: twin.batched, input: { reservationId, actualMicros: 10n, now: T0 } })));
     expect(again.map((o) => o.status)).toEqual(["settled", "settled"]);
     expect(await events(twin.batched, "budget_warning")).toHaveLength(1);
     expect(await events(twin.batched, "budget_exceeded")).toHaveLength(1);
@@ -209,7 +226,7 @@ describe(`budget batch functions (${testBackendFromEnv()})`, () => {
     const ids = { batched: reservationIds(held.batched), serial: reservationIds(held.serial) };
     const batched = await withTransaction(db, async (trx) => {
       const before = await budgetRowUpdates(trx);
-      const outcomes = await all(settleBudgets(trx, actuals.map((actualMicros, i) => ({ tenantId: twin.batched, input: { reservationId: ids.batched[i]!, actualMicros, now: later } }))));
+      const outcomes = await settleBatch(trx, actuals.map((actualMicros, i) => ({ tenantId: twin.batched, input: { reservationId: ids.batched[i]!, actualMicros, now: later } })));
       expect((await budgetRowUpdates(trx)) - before).toBe(1);
       return outcomes;
     });
@@ -226,13 +243,11 @@ describe(`budget batch functions (${testBackendFromEnv()})`, () => {
     const twin = await twins("twice", { limitMicros: 1_000_000n });
     const held = await reserveBoth(twin, [reserveInput(300_000n), reserveInput(100_000n)]);
     const [id, other] = reservationIds(held.batched);
-    const batched = await all(
-      settleBudgets(db, [
-        { tenantId: twin.batched, input: { reservationId: id!, actualMicros: 250_000n, now: T0 } },
-        { tenantId: twin.batched, input: { reservationId: other!, actualMicros: 100_000n, now: T0 } },
-        { tenantId: twin.batched, input: { reservationId: id!, actualMicros: 999_999n, now: T0 } },
-      ]),
-    );
+    const batched = await settleBatch(db, [
+      { tenantId: twin.batched, input: { reservationId: id!, actualMicros: 250_000n, now: T0 } },
+      { tenantId: twin.batched, input: { reservationId: other!, actualMicros: 100_000n, now: T0 } },
+      { tenantId: twin.batched, input: { reservationId: id!, actualMicros: 999_999n, now: T0 } },
+    ]);
     expect(batched.map((o) => o.status)).toEqual(["settled", "settled", "already_settled"]);
     const [first, , second] = batched;
     if (first?.status !== "settled" || second?.status !== "already_settled") throw new Error("unexpected");
@@ -244,37 +259,33 @@ describe(`budget batch functions (${testBackendFromEnv()})`, () => {
     const twin = await twins("unknown", { limitMicros: 1_000_000n });
     const held = await reserveBoth(twin, [reserveInput(100_000n), reserveInput(200_000n)]);
     const [a, b] = reservationIds(held.batched);
-    const settled = await all(
-      settleBudgets(db, [
-        { tenantId: twin.batched, input: { reservationId: a!, actualMicros: 100_000n, now: T0 } },
-        { tenantId: twin.batched, input: { reservationId: "no-such-reservation", actualMicros: 5n, now: T0 } },
-        { tenantId: twin.batched, input: { reservationId: b!, actualMicros: 50_000n, now: T0 } },
-      ]),
-    );
+    const settled = await settleBatch(db, [
+      { tenantId: twin.batched, input: { reservationId: a!, actualMicros: 100_000n, now: T0 } },
+      { tenantId: twin.batched, input: { reservationId: "no-such-reservation", actualMicros: 5n, now: T0 } },
+      { tenantId: twin.batched, input: { reservationId: b!, actualMicros: 50_000n, now: T0 } },
+    ]);
     expect(settled.map((o) => o.status)).toEqual(["settled", "not_found", "settled"]);
     expect(await findBudget(db, twin.batched, T0)).toMatchObject({ spent_micros: 150_000n, reserved_micros: 0n });
-    const released = await all(releaseBudgets(db, [{ tenantId: twin.batched, reservationId: "nope", reason: "", now: T0 }, { tenantId: "no-budget", reservationId: a!, reason: "", now: T0 }]));
+    const released = await releaseBatch(db, [{ tenantId: twin.batched, reservationId: "nope", reason: "", now: T0 }, { tenantId: "no-budget", reservationId: a!, reason: "", now: T0 }]);
     expect(released).toEqual([{ status: "not_found" }, { status: "not_found" }]);
   });
 
   it("keeps tenants apart inside one batch: B's reservations are never A's", async () => {
     await upsertBudget(db, "mix-a", { limitMicros: 1_000_000n }, T0);
     await upsertBudget(db, "mix-b", { limitMicros: 1_000_000n }, T0);
-    const reserved = await all(
-      reserveBudgets(db, [
-        { tenantId: "mix-a", input: reserveInput(100_000n, { executionId: "shared-execution" }) },
-        { tenantId: "mix-b", input: reserveInput(900_000n, { executionId: "shared-execution" }) },
-      ]),
-    );
+    const reserved = await reserveBatch(db, [
+      { tenantId: "mix-a", input: reserveInput(100_000n, { executionId: "shared-execution" }) },
+      { tenantId: "mix-b", input: reserveInput(900_000n, { executionId: "shared-execution" }) },
+    ]);
     // The same execution id is two reservations, one per tenant; neither sees the other's hold.
     expect(reserved.map((o) => o.status)).toEqual(["reserved", "reserved"]);
     expect(reserved.map((o) => o.figures.reservedMicros)).toEqual([0n, 0n]);
     const [aId, bId] = reservationIds(reserved);
     const settle = (tenantId: string, reservationId: string, actualMicros: bigint): SettleItem => ({ tenantId, input: { reservationId, actualMicros, now: T0 } });
-    const settled = await all(settleBudgets(db, [settle("mix-a", bId!, 1n), settle("mix-b", bId!, 800_000n), settle("mix-b", aId!, 1n)]));
+    const settled = await settleBatch(db, [settle("mix-a", bId!, 1n), settle("mix-b", bId!, 800_000n), settle("mix-b", aId!, 1n)]);
     expect(settled.map((o) => o.status)).toEqual(["not_found", "settled", "not_found"]);
     const release = (tenantId: string, reservationId: string): ReleaseItem => ({ tenantId, reservationId, reason: "", now: T0 });
-    const released = await all(releaseBudgets(db, [release("mix-b", aId!), release("mix-a", aId!), release("mix-a", bId!)]));
+    const released = await releaseBatch(db, [release("mix-b", aId!), release("mix-a", aId!), release("mix-a", bId!)]);
     expect(released.map((o) => o.status)).toEqual(["not_found", "released", "not_found"]);
     expect(await findBudget(db, "mix-a", T0)).toMatchObject({ spent_micros: 0n, reserved_micros: 0n });
     expect(await findBudget(db, "mix-b", T0)).toMatchObject({ spent_micros: 800_000n, reserved_micros: 0n });
@@ -288,7 +299,7 @@ describe(`budget batch functions (${testBackendFromEnv()})`, () => {
     await settleBudget(db, twin.batched, { reservationId: ids.batched[2]!, actualMicros: 1n, now: T0 });
     await settleBudget(db, twin.serial, { reservationId: ids.serial[2]!, actualMicros: 1n, now: T0 });
     const order = [0, 1, 0, 2];
-    const batched = await all(releaseBudgets(db, order.map((i) => ({ tenantId: twin.batched, reservationId: ids.batched[i]!, reason: "cancelled", now: T0 }))));
+    const batched = await releaseBatch(db, order.map((i) => ({ tenantId: twin.batched, reservationId: ids.batched[i]!, reason: "cancelled", now: T0 })));
     const serial: ReleaseOutcome[] = [];
     for (const i of order) serial.push(await releaseBudget(db, twin.serial, ids.serial[i]!, "cancelled", T0));
     expect(batched.map((o) => o.status)).toEqual(["released", "released", "closed", "closed"]);
@@ -297,13 +308,29 @@ describe(`budget batch functions (${testBackendFromEnv()})`, () => {
     expect((await findBudget(db, twin.batched, T0))?.reserved_micros).toBe(0n);
   });
 
+  it("runs a mixed batch's releases and settlements before its reservations, which may then use the freed holds", async () => {
+    await upsertBudget(db, "mixed", { limitMicros: 1_000_000n }, T0);
+    const [settling, releasing] = reservationIds([await reserveBudget(db, "mixed", reserveInput(400_000n)), await reserveBudget(db, "mixed", reserveInput(500_000n))]);
+    const answers = await Promise.all(
+      await applyBudgetBatch(db, [
+        { kind: "reserve", tenantId: "mixed", input: reserveInput(500_000n) },
+        { kind: "settle", tenantId: "mixed", input: { reservationId: settling!, actualMicros: 300_000n, now: T0 } },
+        { kind: "release", tenantId: "mixed", reservationId: releasing!, reason: "cancelled", now: T0 },
+      ]),
+    );
+    // In the order given the reservation would not have fit (900,000 held); run last, it does.
+    expect(answers.map((a) => `${a.kind}:${a.outcome.status}`)).toEqual(["reserve:reserved", "settle:settled", "release:released"]);
+    expect(answers[0]).toMatchObject({ outcome: { figures: { spentMicros: 300_000n, reservedMicros: 0n } } });
+    expect(await findBudget(db, "mixed", T0)).toMatchObject({ spent_micros: 300_000n, reserved_micros: 500_000n });
+  });
+
   it("fails a batch as a whole, writing nothing, when one item is invalid", async () => {
     await upsertBudget(db, "invalid", { limitMicros: 1_000_000n }, T0);
-    const items: ReserveItem[] = [
-      { tenantId: "invalid", input: reserveInput(100_000n) },
-      { tenantId: "invalid", input: reserveInput(-1n) },
+    const operations: BudgetOperation[] = [
+      { kind: "reserve", tenantId: "invalid", input: reserveInput(100_000n) },
+      { kind: "reserve", tenantId: "invalid", input: reserveInput(-1n) },
     ];
-    await expect(reserveBudgets(db, items)).rejects.toThrow(/amount_micros/);
+    await expect(applyBudgetBatch(db, operations)).rejects.toThrow(/amount_micros/);
     expect((await findBudget(db, "invalid", T0))?.reserved_micros).toBe(0n);
   });
 });

@@ -223,6 +223,28 @@ describe(`budget store (${testBackendFromEnv()})`, () => {
     expect(feb?.period_end?.toISOString()).toBe("2026-03-01T00:00:00.000Z");
   });
 
+  it("rejects any write that breaks a budget's invariants, whoever writes it", async () => {
+    await upsertBudget(db, "t-invariants", { limitMicros: 1_000n, period: "daily" }, T0);
+    const write = (set: Record<string, unknown>) =>
+      db
+        .updateTable("budgets")
+        .set(set as never)
+        .where("tenant_id", "=", "t-invariants")
+        .execute();
+    for (const broken of [
+      { reserved_micros: -1 },
+      { spent_micros: -1 },
+      { limit_micros: 0 },
+      { alert_threshold: 1.5 },
+      { alert_threshold: Number.NaN },
+      { period: "yearly" },
+      { period_end: null },
+    ]) {
+      await expect(write(broken), JSON.stringify(broken)).rejects.toThrow(/violates check constraint/);
+    }
+    expect(await findBudget(db, "t-invariants", T0)).toMatchObject({ limit_micros: 1_000n, spent_micros: 0n, reserved_micros: 0n, alert_threshold: 0.8, period: "daily" });
+  });
+
   it("gives a tenant without a budget the configured default on its first reservation", async () => {
     const defaults: BudgetDefaults = { limitMicros: 500n, hardLimit: true, period: "daily", alertThreshold: 0.9 };
     expect(await findBudget(db, "t-new", T0)).toBeUndefined();

@@ -1,17 +1,19 @@
 /**
- * Reserve, Settle and Release for many executions of many tenants in ONE call each (migration
- * 20261127000000): one round trip, one autocommit statement, one commit for the whole batch.
+ * Releases, settlements and reservations for many executions of many tenants in ONE call
+ * (`budget_batch`, migrations 20261127000000 and 20261127010000): one round trip, one autocommit
+ * statement, one commit for the whole batch.
  *
  * Each item gets the outcome the single-item functions of store/budgets.ts would give it if the
- * items ran one by one in batch order (the batch functions prove that for the tenants they apply
- * as a set and run the others one by one). The one thing a batch cannot do is append an audit
- * event (that needs a transaction around the change and the append); the database then answers
- * `deferred` for the item whose event came due and for that tenant's later items, having written
- * nothing for them, and they are finished here, one by one per tenant in batch order, through
- * the single path, which commits each event with its change.
+ * batch's items ran one by one: releases first, then settlements, then reservations, each kind in
+ * batch order (the batch functions prove that for the tenants they apply as a set and run the
+ * others one by one). The one thing a batch cannot do is append an audit event (that needs a
+ * transaction around the change and the append) or create a tenant's first budget row; the
+ * database then answers `deferred` for the item and for that tenant's later items of the kind,
+ * having written nothing for them, and they are finished here, one by one per tenant in that
+ * order, through the single path, which commits each event with its change.
  *
- * The outer promise rejects only when the batch call itself fails (nothing of it was written);
- * each item's own promise carries its outcome or its own error.
+ * The outer promise rejects only when the batch call itself fails (then nothing of it was
+ * written); each item's own promise carries its outcome or its own error.
  */
 import type { Kysely } from "kysely";
 import type { GovernanceDatabase } from "./schema.js";
@@ -37,118 +39,117 @@ import {
 
 type Db = Kysely<GovernanceDatabase>;
 
-export interface ReserveItem {
-  tenantId: string;
-  input: ReserveInput;
-}
+export type BudgetOperation =
+  | { kind: "release"; tenantId: string; reservationId: string; reason: string; now: Date }
+  | { kind: "settle"; tenantId: string; input: SettleInput }
+  | { kind: "reserve"; tenantId: string; input: ReserveInput };
 
-export interface SettleItem {
-  tenantId: string;
-  input: SettleInput;
-}
+export type BudgetOperationOutcome =
+  | { kind: "release"; outcome: ReleaseOutcome }
+  | { kind: "settle"; outcome: SettleOutcome }
+  | { kind: "reserve"; outcome: ReserveOutcome };
 
-export interface ReleaseItem {
-  tenantId: string;
-  reservationId: string;
-  reason: string;
-  now: Date;
-}
+type Kind = BudgetOperation["kind"];
+type OperationOf<K extends Kind> = Extract<BudgetOperation, { kind: K }>;
 
-/** A batch function's row: the item's 1-based position, then what the single function answers. */
-type Numbered<Row> = Row & { item: number };
+/** One answer of budget_batch: the item's kind and 1-based position among its kind, then the single function's answer. */
+type BatchRow = { item: number } & (({ kind: "release" } & ReleaseRow) | ({ kind: "settle" } & SettleRow) | ({ kind: "reserve" } & ReserveRow));
+type AnswersByKind = { release: ReleaseRow[]; settle: SettleRow[]; reserve: ReserveRow[] };
 
-const reserveBatchCall = storedSetFunction<Numbered<ReserveRow>>("budget_reserve_batch", [
-  "text[]", "text[]", "text[]", "int8[]", "text[]", "timestamptz[]", "timestamptz[]", // tenant, execution, trace, amount, reservation, now, expires
+const batchCall = storedSetFunction<BatchRow>("budget_batch", [
+  "text[]", "text[]", "text[]", "timestamptz[]", // releases: tenant, reservation, reason, now
+  "text[]", "text[]", "int8[]", "timestamptz[]", // settlements: tenant, reservation, actual, now
+  "text[]", "text[]", "text[]", "int8[]", "text[]", "timestamptz[]", "timestamptz[]", // reservations: tenant, execution, trace, amount, reservation, now, expires
   "int8[]", "boolean[]", "text[]", "float8[]", // the default budget
 ]);
 
-export async function reserveBudgets(db: Db, items: readonly ReserveItem[]): Promise<Promise<ReserveOutcome>[]> {
-  const plans = items.map(({ input }) => planReservation(input));
-  const rows = await reserveBatchCall(db, [
-    items.map((i) => i.tenantId),
-    items.map((i) => i.input.executionId),
-    plans.map((p) => p.traceId),
-    items.map((i) => i.input.amountMicros.toString()),
-    plans.map((p) => p.reservationId),
-    items.map((i) => i.input.now.toISOString()),
-    plans.map((p) => p.expiresAt.toISOString()),
-    items.map((i) => i.input.defaults.limitMicros.toString()),
-    items.map((i) => i.input.defaults.hardLimit),
-    items.map((i) => i.input.defaults.period),
-    items.map((i) => String(i.input.defaults.alertThreshold)),
-  ]);
-  return outcomes(
-    items,
-    rows,
-    (index, row) => reserveOutcome(db, items[index]!.tenantId, items[index]!.input, plans[index]!, row),
-    (item) => reserveBudget(db, item.tenantId, item.input),
-  );
-}
+/** The order budget_batch runs the kinds in. */
+const KINDS = ["release", "settle", "reserve"] as const;
 
-const settleBatchCall = storedSetFunction<Numbered<SettleRow>>("budget_settle_batch", ["text[]", "text[]", "int8[]", "timestamptz[]"]);
-
-export async function settleBudgets(db: Db, items: readonly SettleItem[]): Promise<Promise<SettleOutcome>[]> {
-  const rows = await settleBatchCall(db, [
-    items.map((i) => i.tenantId),
-    items.map((i) => i.input.reservationId),
-    items.map((i) => i.input.actualMicros.toString()),
-    items.map((i) => i.input.now.toISOString()),
-  ]);
-  return outcomes(
-    items,
-    rows,
-    (index, row) => settleOutcome(db, items[index]!.tenantId, items[index]!.input, row),
-    (item) => settleBudget(db, item.tenantId, item.input),
-  );
-}
-
-const releaseBatchCall = storedSetFunction<Numbered<ReleaseRow>>("budget_release_batch", ["text[]", "text[]", "text[]", "timestamptz[]"]);
-
-export async function releaseBudgets(db: Db, items: readonly ReleaseItem[]): Promise<Promise<ReleaseOutcome>[]> {
-  const rows = await releaseBatchCall(db, [
-    items.map((i) => i.tenantId),
-    items.map((i) => i.reservationId),
-    items.map((i) => releaseReason(i.reason)),
-    items.map((i) => i.now.toISOString()),
-  ]);
-  return outcomes(
-    items,
-    rows,
-    async (index, row) => releaseOutcome(items[index]!.tenantId, items[index]!.reservationId, row),
-    (item) => releaseBudget(db, item.tenantId, item.reservationId, item.reason, item.now),
-  );
-}
-
-/**
- * Each item's outcome: `decided` for the rows the batch decided; for deferred ones, `single`,
- * chained per tenant so that a tenant's deferred items run one after another in batch order
- * (each after the previous one finished, whether it succeeded or not).
- */
-function outcomes<Item extends { tenantId: string }, Row extends { item: number; outcome: string }, Outcome>(
-  items: readonly Item[],
-  rows: readonly Row[],
-  decided: (index: number, row: Row) => Promise<Outcome>,
-  single: (item: Item) => Promise<Outcome>,
-): Promise<Outcome>[] {
-  const byItem = rowsByItem(rows, items.length);
-  const chains = new Map<string, Promise<unknown>>();
-  return items.map((item, index) => {
-    const row = byItem[index]!;
-    if (row.outcome !== "deferred") return decided(index, row);
-    const previous = chains.get(item.tenantId) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => single(item));
-    chains.set(item.tenantId, next);
-    return next;
-  });
-}
-
-/** The rows in item order; a batch function answers every item exactly once. */
-function rowsByItem<Row extends { item: number }>(rows: readonly Row[], count: number): Row[] {
-  const byItem = new Array<Row | undefined>(count);
-  for (const row of rows) {
-    if (!(row.item >= 1 && row.item <= count) || byItem[row.item - 1]) throw new Error(`budget batch answered item ${row.item} of ${count} twice or out of range`);
-    byItem[row.item - 1] = row;
+/** One operation alone, through the single path of store/budgets.ts. */
+export async function applyBudgetOperation(db: Db, op: BudgetOperation): Promise<BudgetOperationOutcome> {
+  switch (op.kind) {
+    case "release":
+      return { kind: "release", outcome: await releaseBudget(db, op.tenantId, op.reservationId, op.reason, op.now) };
+    case "settle":
+      return { kind: "settle", outcome: await settleBudget(db, op.tenantId, op.input) };
+    case "reserve":
+      return { kind: "reserve", outcome: await reserveBudget(db, op.tenantId, op.input) };
   }
-  if (rows.length !== count) throw new Error(`budget batch answered ${rows.length} of ${count} items`);
-  return byItem as Row[];
+}
+
+/** Operations as one batch call; one promise per operation, in the given order. */
+export async function applyBudgetBatch(db: Db, operations: readonly BudgetOperation[]): Promise<Promise<BudgetOperationOutcome>[]> {
+  const indexed = operations.map((op, index) => ({ op, index }));
+  const of = <K extends Kind>(kind: K) => indexed.filter((e): e is { op: OperationOf<K>; index: number } => e.op.kind === kind);
+  const releases = of("release");
+  const settles = of("settle");
+  const reserves = of("reserve");
+  const plans = reserves.map(({ op }) => planReservation(op.input));
+  const rows = await batchCall(db, [
+    releases.map(({ op }) => op.tenantId),
+    releases.map(({ op }) => op.reservationId),
+    releases.map(({ op }) => releaseReason(op.reason)),
+    releases.map(({ op }) => op.now.toISOString()),
+    settles.map(({ op }) => op.tenantId),
+    settles.map(({ op }) => op.input.reservationId),
+    settles.map(({ op }) => op.input.actualMicros.toString()),
+    settles.map(({ op }) => op.input.now.toISOString()),
+    reserves.map(({ op }) => op.tenantId),
+    reserves.map(({ op }) => op.input.executionId),
+    plans.map((p) => p.traceId),
+    reserves.map(({ op }) => op.input.amountMicros.toString()),
+    plans.map((p) => p.reservationId),
+    reserves.map(({ op }) => op.input.now.toISOString()),
+    plans.map((p) => p.expiresAt.toISOString()),
+    reserves.map(({ op }) => op.input.defaults.limitMicros.toString()),
+    reserves.map(({ op }) => op.input.defaults.hardLimit),
+    reserves.map(({ op }) => op.input.defaults.period),
+    reserves.map(({ op }) => String(op.input.defaults.alertThreshold)),
+  ]);
+  const answers = rowsByItem(rows, { release: releases.length, settle: settles.length, reserve: reserves.length });
+
+  // Deferred items run alone, one by one per tenant, in the order the batch runs them.
+  const chains = new Map<string, Promise<unknown>>();
+  const outcomes = new Array<Promise<BudgetOperationOutcome>>(operations.length);
+  const finish = ({ op, index }: { op: BudgetOperation; index: number }, row: { outcome: string }, decided: () => Promise<BudgetOperationOutcome>) => {
+    if (row.outcome !== "deferred") {
+      outcomes[index] = decided();
+      return;
+    }
+    const alone = (chains.get(op.tenantId) ?? Promise.resolve()).catch(() => undefined).then(() => applyBudgetOperation(db, op));
+    chains.set(op.tenantId, alone);
+    outcomes[index] = alone;
+  };
+  releases.forEach((e, i) => {
+    const row = answers.release[i]!;
+    finish(e, row, async () => ({ kind: "release", outcome: releaseOutcome(e.op.tenantId, e.op.reservationId, row) }));
+  });
+  settles.forEach((e, i) => {
+    const row = answers.settle[i]!;
+    finish(e, row, async () => ({ kind: "settle", outcome: await settleOutcome(db, e.op.tenantId, e.op.input, row) }));
+  });
+  reserves.forEach((e, i) => {
+    const row = answers.reserve[i]!;
+    finish(e, row, async () => ({ kind: "reserve", outcome: await reserveOutcome(db, e.op.tenantId, e.op.input, plans[i]!, row) }));
+  });
+  return outcomes;
+}
+
+/** The rows of each kind in item order; budget_batch answers every item exactly once. */
+function rowsByItem(rows: readonly BatchRow[], counts: Record<Kind, number>): AnswersByKind {
+  const answers: AnswersByKind = { release: [], settle: [], reserve: [] };
+  const place = <Row>(list: Row[], kind: Kind, item: number, row: Row) => {
+    if (!(item >= 1 && item <= counts[kind]) || list[item - 1]) throw new Error(`budget batch answered ${kind} item ${item} twice or out of range`);
+    list[item - 1] = row;
+  };
+  for (const row of rows) {
+    if (row.kind === "release") place(answers.release, row.kind, row.item, row);
+    else if (row.kind === "settle") place(answers.settle, row.kind, row.item, row);
+    else place(answers.reserve, row.kind, row.item, row);
+  }
+  for (const kind of KINDS) {
+    if (answers[kind].filter(Boolean).length !== counts[kind]) throw new Error(`budget batch left ${kind} items unanswered`);
+  }
+  return answers;
 }
