@@ -72,21 +72,23 @@ for (const t of [...tenants, "bench-hot"]) {
   await upsertBudget(db, t, { limitMicros: 1_000_000_000_000_000n, hardLimit: true, period: "monthly" }, new Date());
 }
 
-// The pool's backends, for their CPU time: every connection opened now and held for the run.
+// Open the pool's connections before measuring (the batcher keeps few busy, and the pool closes
+// idle ones; CPU is read per run from the backends that exist at its start and end).
 await Promise.all(Array.from({ length: poolMax }, () => sql`select pg_sleep(0.05)`.execute(database.kysely)));
-const backendPids = (await sql`select pid from pg_stat_activity where datname = ${dbName} and pid <> pg_backend_pid()`.execute(admin.kysely)).rows.map((r) => r.pid);
 const TICK_US = 1e6 / 100; // USER_HZ
-function backendCpuUs() {
-  let ticks = 0;
-  for (const pid of backendPids) {
+/** CPU µs so far of each backend connected to the bench database (from /proc: none when the server is remote). */
+async function backendCpu() {
+  const pids = (await sql`select pid from pg_stat_activity where datname = ${dbName}`.execute(admin.kysely)).rows.map((r) => r.pid);
+  const byPid = new Map();
+  for (const pid of pids) {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+      byPid.set(pid, (Number(fields[11]) + Number(fields[12])) * TICK_US); // utime, stime
     } catch {
-      // not on this host (remote server) or the backend has gone: counted as 0
+      // not on this host (remote server), or the backend has just gone
     }
   }
-  return ticks * TICK_US;
+  return byPid;
 }
 
 /**
@@ -125,13 +127,19 @@ async function selectOne(timings) {
 
 const newTimings = () => ({ reserve: [], settle: [], pair: [] });
 
-/** CPU µs of this process and of the pool's backends since `mark()`. */
-function cpuMeter() {
+/**
+ * CPU µs of this process and of the bench database's backends from now until the returned
+ * function is called. A backend the pool closed meanwhile (idle past its timeout) did no work;
+ * one it opened counts from zero.
+ */
+async function cpuMeter() {
   const node0 = process.cpuUsage();
-  const pg0 = backendCpuUs();
-  return () => {
+  const pg0 = await backendCpu();
+  return async () => {
     const node = process.cpuUsage(node0);
-    return { nodeUs: node.user + node.system, pgUs: backendCpuUs() - pg0 };
+    let pgUs = 0;
+    for (const [pid, us] of await backendCpu()) pgUs += us - (pg0.get(pid) ?? 0);
+    return { nodeUs: node.user + node.system, pgUs };
   };
 }
 
@@ -140,20 +148,20 @@ async function closedLoop(op, ms) {
   const timings = newTimings();
   const end = performance.now() + ms;
   const start = performance.now();
-  const cpu = cpuMeter();
+  const cpu = await cpuMeter();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
       for (let i = 0; performance.now() < end; i++) await op(w, i, timings);
     }),
   );
-  return { timings, seconds: (performance.now() - start) / 1000, cpu: cpu() };
+  return { timings, seconds: (performance.now() - start) / 1000, cpu: await cpu() };
 }
 
 /** Starts one operation every 1/rate s (at most `concurrency` in flight; a full house counts as a miss). */
 async function openLoop(op, ms, perSecond) {
   const timings = newTimings();
   const start = performance.now();
-  const cpu = cpuMeter();
+  const cpu = await cpuMeter();
   let inFlight = 0;
   let started = 0;
   let skipped = 0;
@@ -177,7 +185,7 @@ async function openLoop(op, ms, perSecond) {
     await new Promise((r) => setTimeout(r, 1));
   }
   await Promise.all(pending);
-  return { timings, seconds: (performance.now() - start) / 1000, skipped, cpu: cpu() };
+  return { timings, seconds: (performance.now() - start) / 1000, skipped, cpu: await cpu() };
 }
 
 function pct(values, p) {
@@ -205,7 +213,9 @@ try {
   const base = await closedLoop((_w, _i, t) => selectOne(t), duration);
   const many = await closedLoop(spread, duration);
   const one = await closedLoop(hot, duration);
+  const sent0 = batched ? { ...budgets.counts() } : undefined;
   const fixed = await openLoop((n, t) => reserveAndSettle(tenants[n % tenants.length], t), duration, rate);
+  const sent1 = batched ? { ...budgets.counts() } : undefined;
   const load1 = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
   const how = batched ? ` --in-flight ${values["in-flight"]} --batch ${values.batch}` : values.transaction ? " --transaction" : " --direct";
@@ -232,6 +242,12 @@ try {
   console.log(line(`  reserve`, fixed.timings.reserve, fixed, undefined, false));
   console.log(line(`  settle`, fixed.timings.settle, fixed, undefined, false));
   console.log("\nCPU per unit: per reserve + settle pair (per query for the baseline); PostgreSQL = the pool's backends, from /proc (0 when the server is remote).");
+  if (sent0 && sent1) {
+    const batches = sent1.batches - sent0.batches;
+    const items = sent1.batchedItems - sent0.batchedItems;
+    const alone = sent1.alone - sent0.alone;
+    console.log(`\nopen loop through the batcher: ${batches} batch calls of ${batches ? (items / batches).toFixed(1) : 0} operations on average, ${alone} operations alone, ${sent1.failedBatches - sent0.failedBatches} failed batches`);
+  }
   if (fixed.skipped > 0) console.log(`\nopen loop: ${fixed.skipped} of ${fixed.skipped + fixed.timings.pair.length} scheduled reservations found ${concurrency} already in flight and were not sent`);
   const p99 = pct(fixed.timings.reserve, 99);
   const achieved = fixed.timings.reserve.length / fixed.seconds;

@@ -7,21 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql, type Kysely } from "kysely";
 import { testBackendFromEnv, useFreshDatabase } from "@clasper/db/testing";
 import { BudgetBatcher } from "../src/budget-batcher.js";
-import { DEFAULT_BUDGET } from "../src/budget-check.js";
-import { findBudget, upsertBudget, type ReserveInput, type ReserveOutcome } from "../src/store/budgets.js";
+import { findBudget, upsertBudget, type ReserveOutcome } from "../src/store/budgets.js";
 import type { GovernanceDatabase } from "../src/store/schema.js";
 import { GOVERNANCE_SCHEMA } from "../src/server.js";
+import { reserveInputs, T0 } from "./budget-support.js";
 
 let db: Kysely<GovernanceDatabase>;
 useFreshDatabase({ beforeAll, afterAll }, "governance", (database) => {
   db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
 });
 
-const T0 = new Date("2026-03-10T12:00:00Z");
-let executions = 0;
-function reserveInput(amount: bigint, extra: Partial<ReserveInput> = {}): ReserveInput {
-  return { executionId: `b-${++executions}`, amountMicros: amount, defaults: DEFAULT_BUDGET, now: T0, ...extra };
-}
+const reserveInput = reserveInputs("b");
 
 /** A batcher whose fallback warnings are kept for the test to look at. */
 function batcher(options: { maxBatchSize?: number } = {}) {

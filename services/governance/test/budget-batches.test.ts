@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql, type Kysely, type Transaction } from "kysely";
 import { withTransaction } from "@clasper/db";
 import { testBackendFromEnv, useFreshDatabase } from "@clasper/db/testing";
-import { DEFAULT_BUDGET } from "../src/budget-check.js";
 import { applyBudgetBatch, type BudgetOperation, type BudgetOperationOutcome } from "../src/store/budget-batches.js";
 import {
   findBudget,
@@ -27,17 +26,14 @@ import {
 } from "../src/store/budgets.js";
 import type { GovernanceDatabase } from "../src/store/schema.js";
 import { GOVERNANCE_SCHEMA } from "../src/server.js";
+import { auditData, reserveInputs, T0 } from "./budget-support.js";
 
 let db: Kysely<GovernanceDatabase>;
 useFreshDatabase({ beforeAll, afterAll }, "governance", (database) => {
   db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
 });
 
-const T0 = new Date("2026-03-10T12:00:00Z");
-let executions = 0;
-function reserveInput(amount: bigint, extra: Partial<ReserveInput> = {}): ReserveInput {
-  return { executionId: `x-${++executions}`, amountMicros: amount, defaults: DEFAULT_BUDGET, now: T0, ...extra };
-}
+const reserveInput = reserveInputs("x");
 
 type Executor = Kysely<GovernanceDatabase>;
 type ReserveItem = { tenantId: string; input: ReserveInput };
@@ -66,10 +62,7 @@ function comparable(outcome: ReserveOutcome | SettleOutcome | ReleaseOutcome): u
   return { ...outcome, reservation };
 }
 
-async function events(tenantId: string, eventType: string): Promise<Record<string, unknown>[]> {
-  const rows = await db.selectFrom("audit_log").select("data").where("tenant_id", "=", tenantId).where("event_type", "=", eventType).execute();
-  return rows.map((r) => r.data);
-}
+const events = (tenantId: string, eventType: string) => auditData(db, tenantId, eventType);
 
 /** Budget figures that must agree between twins. */
 async function figures(tenantId: string, now = T0) {
@@ -322,6 +315,22 @@ describe(`budget batch functions (${testBackendFromEnv()})`, () => {
     expect(answers.map((a) => `${a.kind}:${a.outcome.status}`)).toEqual(["reserve:reserved", "settle:settled", "release:released"]);
     expect(answers[0]).toMatchObject({ outcome: { figures: { spentMicros: 300_000n, reservedMicros: 0n } } });
     expect(await findBudget(db, "mixed", T0)).toMatchObject({ spent_micros: 300_000n, reserved_micros: 500_000n });
+  });
+
+  it("defers a lone operation of its kind like a batched one: a new tenant's first reservation, a settlement whose event is due", async () => {
+    await upsertBudget(db, "lone", { limitMicros: 1_000_000n, alertThreshold: 0.5 }, T0);
+    const [id] = reservationIds([await reserveBudget(db, "lone", reserveInput(600_000n))]);
+    const defaults = { limitMicros: 500n, hardLimit: true, period: "daily" as const, alertThreshold: 0.9 };
+    const answers = await Promise.all(
+      await applyBudgetBatch(db, [
+        { kind: "reserve", tenantId: "lone-new", input: reserveInput(100n, { defaults }) },
+        { kind: "settle", tenantId: "lone", input: { reservationId: id!, actualMicros: 600_000n, now: T0 } },
+      ]),
+    );
+    expect(answers.map((a) => `${a.kind}:${a.outcome.status}`)).toEqual(["reserve:reserved", "settle:settled"]);
+    expect(answers[1]).toMatchObject({ outcome: { settlement: { thresholdCrossed: true, spentMicros: 600_000n } } });
+    expect(await events("lone", "budget_warning")).toHaveLength(1);
+    expect(await findBudget(db, "lone-new", T0)).toMatchObject({ is_default: true, limit_micros: 500n, reserved_micros: 100n });
   });
 
   it("fails a batch as a whole, writing nothing, when one item is invalid", async () => {

@@ -12,26 +12,19 @@ import {
   reserveBudget,
   settleBudget,
   upsertBudget,
-  type ReserveInput,
 } from "../src/store/budgets.js";
 import type { GovernanceDatabase } from "../src/store/schema.js";
 import { GOVERNANCE_SCHEMA } from "../src/server.js";
+import { auditData, reserveInputs, T0 } from "./budget-support.js";
 
 let db: Kysely<GovernanceDatabase>;
 useFreshDatabase({ beforeAll, afterAll }, "governance", (database) => {
   db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
 });
 
-const T0 = new Date("2026-03-10T12:00:00Z");
-let executions = 0;
-function reserveInput(amount: bigint, extra: Partial<ReserveInput> = {}): ReserveInput {
-  return { executionId: `exec-${++executions}`, amountMicros: amount, defaults: DEFAULT_BUDGET, now: T0, ...extra };
-}
+const reserveInput = reserveInputs("exec");
 
-async function events(tenantId: string, eventType: string): Promise<Record<string, unknown>[]> {
-  const rows = await db.selectFrom("audit_log").select("data").where("tenant_id", "=", tenantId).where("event_type", "=", eventType).execute();
-  return rows.map((r) => r.data);
-}
+const events = (tenantId: string, eventType: string) => auditData(db, tenantId, eventType);
 
 describe(`budget store (${testBackendFromEnv()})`, () => {
   it("creates a monthly hard budget by default and keeps spend on update", async () => {

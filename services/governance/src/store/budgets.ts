@@ -17,6 +17,10 @@
  * period and event type) does the function write nothing and answer `deferred`; the operation is
  * then repeated in a transaction that also appends the event, so the event commits with the
  * change that caused it. Called with a Transaction, everything happens in that transaction.
+ *
+ * The RPC handlers do not call these one by one: src/budget-batcher.ts sends concurrent calls as
+ * one batch call (store/budget-batches.ts), which gives each item the outcome these functions
+ * would have given it and uses them for a lone call, a deferred item, or a failed batch.
  */
 import { sql, type Expression, type Kysely, type RawBuilder, type Selectable, type Transaction } from "kysely";
 import { uuidv7 } from "@clasper/core";
