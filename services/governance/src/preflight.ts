@@ -15,7 +15,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Kysely, Transaction } from "kysely";
+import type { Kysely } from "kysely";
 import { clasperError, failedPrecondition, invalidField, permissionDenied } from "@clasper/core";
 import { withTransaction } from "@clasper/db";
 import { hasPermission, PERMISSIONS, type Permission, type Principal } from "@clasper/auth";
@@ -43,12 +43,15 @@ import type { GrantedScopeValue } from "./store/schema-policies.js";
 import type { BudgetDefaults } from "./budget-check.js";
 import { appendCallerAudit } from "./handlers/audit.js";
 import { budgetCheckToProto } from "./handlers/budgets.js";
-import { releaseBudget, reserveBudget, type ReserveOutcome } from "./store/budgets.js";
+import type { BudgetBatcher } from "./budget-batcher.js";
+import { reserveBudget, type ReserveInput, type ReserveOutcome } from "./store/budgets.js";
 
 export const DEFAULT_MAX_STEPS = 100;
 
 export interface PreflightDeps {
   db: Kysely<GovernanceDatabase>;
+  /** Reservations and releases outside a transaction of Preflight's own. */
+  budgets: BudgetBatcher;
   tokens: DecisionTokens;
   decisionTtlSeconds: number;
   /** The budget a tenant without one gets on its first reservation. */
@@ -139,23 +142,23 @@ export async function preflight(deps: PreflightDeps, principal: Principal, req: 
   // 6 + 7. Reserve the worst case (the only write so far) and redeem the approval in the same
   // transaction: if a concurrent preflight already used the token, the reservation made here
   // rolls back with the failed redemption, and a reservation shared with the winner (same
-  // execution id) is left alone. A hard budget holds even against an override: raising it is a
-  // budget change (budget:modify), not a break-glass.
-  const reserve = (db: Kysely<GovernanceDatabase> | Transaction<GovernanceDatabase>) =>
-    reserveBudget(db, principal.tenantId, {
-      executionId: req.executionId,
-      traceId: req.traceId || undefined,
-      amountMicros: req.estimatedCostMicros,
-      ttlMs: req.reservationTtlMs ? Number(req.reservationTtlMs) : undefined,
-      defaults: deps.budgetDefaults,
-      now: new Date(),
-    });
+  // execution id) is left alone. Without an approval the reservation is the only write, so it goes
+  // through the batcher like ReserveBudget. A hard budget holds even against an override: raising
+  // it is a budget change (budget:modify), not a break-glass.
+  const reservationInput = (): ReserveInput => ({
+    executionId: req.executionId,
+    traceId: req.traceId || undefined,
+    amountMicros: req.estimatedCostMicros,
+    ttlMs: req.reservationTtlMs ? Number(req.reservationTtlMs) : undefined,
+    defaults: deps.budgetDefaults,
+    now: new Date(),
+  });
   let reserved: ReserveOutcome;
   try {
     reserved = !approval
-      ? await reserve(deps.db)
+      ? await deps.budgets.reserve(principal.tenantId, reservationInput())
       : await withTransaction(deps.db, async (trx) => {
-          const outcome = await reserve(trx);
+          const outcome = await reserveBudget(trx, principal.tenantId, reservationInput());
           if (outcome.status !== "denied" && outcome.reservation.status === "open") {
             await redeemDecisionToken(trx, principal, approval.claims, "preflight").catch((err: unknown) => {
               throw err instanceof ConnectError ? new RedemptionFailed(err) : err;
@@ -212,7 +215,7 @@ async function recordAdmission(deps: PreflightDeps, principal: Principal, event:
     await appendCallerAudit(deps.db, principal, event, "admitted_audit.event_type");
   } catch (err) {
     if (reserved.status === "reserved") {
-      await releaseBudget(deps.db, principal.tenantId, reserved.reservation.reservation_id, "admission_not_audited", new Date()).catch(() => undefined);
+      await deps.budgets.release(principal.tenantId, reserved.reservation.reservation_id, "admission_not_audited", new Date()).catch(() => undefined);
     }
     throw err;
   }

@@ -1,6 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { ServiceDeps } from "@clasper/service-kit";
 import { AuditHandlers } from "./handlers/audit.js";
+import { BudgetBatcher } from "./budget-batcher.js";
 import { startBudgetReconciler } from "./budget-reconciler.js";
 import { budgetConfig } from "./config-budgets.js";
 import { BudgetHandlers } from "./handlers/budgets.js";
@@ -26,10 +27,12 @@ export function build(deps: ServiceDeps): (router: ConnectRouter) => void {
   const budgets = budgetConfig(deps.env);
   // Releases expired reservations; unref'd, so it never holds the process open at shutdown.
   startBudgetReconciler(db, { intervalMs: budgets.reconcileIntervalMs, logger: deps.logger });
+  // One batcher for every reservation, settlement and release of this process.
+  const budgetBatcher = new BudgetBatcher(db, { logger: deps.logger });
   // Each area adds its handler instance to this list.
   const handlers: object[] = [
     new RiskHandlers(),
-    new BudgetHandlers(db, budgets.defaults),
+    new BudgetHandlers(db, budgets.defaults, budgetBatcher),
     new ForecastHandlers(db, budgetReader(budgets.defaults)),
     new MeHandlers(),
     new RedactionRulesHandlers(db),
@@ -37,7 +40,7 @@ export function build(deps: ServiceDeps): (router: ConnectRouter) => void {
     new PolicyHandlers(db),
     new DecisionHandlers(db, decisions.tokens),
     // Preflight reserves with the same default budget the budget handlers give a new tenant.
-    new PreflightHandlers({ db, tokens: decisions.tokens, decisionTtlSeconds: decisions.decisionTtlSeconds, budgetDefaults: budgets.defaults }),
+    new PreflightHandlers({ db, budgets: budgetBatcher, tokens: decisions.tokens, decisionTtlSeconds: decisions.decisionTtlSeconds, budgetDefaults: budgets.defaults }),
   ];
   return routes(...handlers);
 }

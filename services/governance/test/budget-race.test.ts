@@ -23,8 +23,11 @@ if (onPglite) {
 }
 
 const WORKER = fileURLToPath(new URL("./support/budget-race-worker.mjs", import.meta.url));
-const BUILT_STORE = fileURLToPath(new URL("../dist/src/store/budgets.js", import.meta.url));
-const SOURCE_STORE = fileURLToPath(new URL("../src/store/budgets.ts", import.meta.url));
+/** Built files the workers import, with their sources: the build must not be older. */
+const BUILT = ["store/budgets", "store/budget-batches", "budget-batcher"].map((name) => ({
+  built: fileURLToPath(new URL(`../dist/src/${name}.js`, import.meta.url)),
+  source: fileURLToPath(new URL(`../src/${name}.ts`, import.meta.url)),
+}));
 
 const AMOUNT = 10_000n; // one execution: $0.01
 const LIMIT = AMOUNT * 100n; // exactly 100 executions
@@ -37,7 +40,7 @@ interface WorkerResult {
 }
 
 /** Starts the two processes, releases them together, and collects what each reserved. */
-async function race(url: string, mode: "atomic" | "atomic-tx" | "naive", tenantId: string, defaultLimit = LIMIT): Promise<WorkerResult> {
+async function race(url: string, mode: "batched" | "atomic" | "atomic-tx" | "naive", tenantId: string, defaultLimit = LIMIT): Promise<WorkerResult> {
   const workers = ["a", "b"].map((name) => {
     const child = spawn(process.execPath, [WORKER, url, mode, tenantId, String(PER_PROCESS), AMOUNT.toString(), `${tenantId}-${name}`, defaultLimit.toString()], {
       stdio: ["pipe", "pipe", "pipe"],
@@ -76,8 +79,10 @@ let db: Kysely<GovernanceDatabase>;
 
 describe.skipIf(onPglite)("budget race across two processes on PostgreSQL", () => {
   beforeAll(async () => {
-    if ((statSync(BUILT_STORE, { throwIfNoEntry: false })?.mtimeMs ?? 0) < statSync(SOURCE_STORE).mtimeMs) {
-      throw new Error("the race workers run the built store: run `npx tsc -b` first (services/governance/dist is missing or older than src)");
+    for (const { built, source } of BUILT) {
+      if ((statSync(built, { throwIfNoEntry: false })?.mtimeMs ?? 0) < statSync(source).mtimeMs) {
+        throw new Error("the race workers run the built store: run `npx tsc -b` first (services/governance/dist is missing or older than src)");
+      }
     }
     database = await freshDatabase("governance");
     db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
@@ -98,9 +103,14 @@ describe.skipIf(onPglite)("budget race across two processes on PostgreSQL", () =
     return rows.length;
   }
 
-  for (const mode of ["atomic", "atomic-tx"] as const) {
+  const HOW = {
+    batched: "through the BudgetBatcher, as the RPC handlers call",
+    atomic: "single-item autocommit calls",
+    "atomic-tx": "calls inside the caller's transactions",
+  } as const;
+  for (const mode of ["batched", "atomic", "atomic-tx"] as const) {
     const tenantId = `race-${mode}`;
-    const how = mode === "atomic" ? "autocommit calls, as the RPC handlers make them" : "calls inside the caller's transactions";
+    const how = HOW[mode];
     it(`lets exactly 100 of 400 concurrent reservations through a hard budget worth 100 (${how})`, async () => {
       await upsertBudget(db, tenantId, { limitMicros: LIMIT, hardLimit: true }, new Date());
       const result = await race(database.url!, mode, tenantId);
@@ -122,14 +132,17 @@ describe.skipIf(onPglite)("budget race across two processes on PostgreSQL", () =
     }, 120_000);
   }
 
-  it("does not overspend on a tenant's first-ever concurrent requests (hard default budget)", async () => {
-    expect(await findBudget(db, "race-default", new Date())).toBeUndefined();
-    const result = await race(database.url!, "atomic", "race-default", LIMIT);
-    expect(result.errors).toEqual([]);
-    expect(result.reserved).toHaveLength(100);
-    await settleAll("race-default", result.reserved);
-    expect(await findBudget(db, "race-default", new Date())).toMatchObject({ is_default: true, hard_limit: true, spent_micros: LIMIT, reserved_micros: 0n });
-  }, 120_000);
+  for (const mode of ["batched", "atomic"] as const) {
+    it(`does not overspend on a tenant's first-ever concurrent requests (hard default budget, ${HOW[mode]})`, async () => {
+      const tenantId = `race-default-${mode}`;
+      expect(await findBudget(db, tenantId, new Date())).toBeUndefined();
+      const result = await race(database.url!, mode, tenantId, LIMIT);
+      expect(result.errors).toEqual([]);
+      expect(result.reserved).toHaveLength(100);
+      await settleAll(tenantId, result.reserved);
+      expect(await findBudget(db, tenantId, new Date())).toMatchObject({ is_default: true, hard_limit: true, spent_micros: LIMIT, reserved_micros: 0n });
+    }, 120_000);
+  }
 
   it("catches the naive check-then-record pattern overspending (the test can fail)", async () => {
     await upsertBudget(db, "race-naive", { limitMicros: LIMIT, hardLimit: true }, new Date());

@@ -5,6 +5,7 @@ import { buildPrincipal, createContextSigner, createContextVerifier, type Role }
 import { errorInfoOf } from "@clasper/core";
 import { testBackendFromEnv, useFreshDatabase } from "@clasper/db/testing";
 import { AuditEventType, BudgetCheckReason, BudgetPeriod, type GovernanceService } from "@clasper/proto";
+import { BudgetBatcher } from "../src/budget-batcher.js";
 import { budgetConfig } from "../src/config-budgets.js";
 import { BudgetHandlers } from "../src/handlers/budgets.js";
 import { routes } from "../src/routes.js";
@@ -24,7 +25,7 @@ let router: ReturnType<typeof routes>;
 useFreshDatabase({ beforeAll, afterAll }, "governance", (database) => {
   db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
   const { defaults } = budgetConfig({ CLASPER_DEFAULT_BUDGET_MICROS: "5000000", CLASPER_DEFAULT_BUDGET_HARD: "true" });
-  router = routes(new BudgetHandlers(db, defaults, () => now));
+  router = routes(new BudgetHandlers(db, defaults, new BudgetBatcher(db), () => now));
 });
 
 /** A client through the real auth and validation interceptors, as a caller of `tenantId`. */

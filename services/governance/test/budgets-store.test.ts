@@ -12,26 +12,19 @@ import {
   reserveBudget,
   settleBudget,
   upsertBudget,
-  type ReserveInput,
 } from "../src/store/budgets.js";
 import type { GovernanceDatabase } from "../src/store/schema.js";
 import { GOVERNANCE_SCHEMA } from "../src/server.js";
+import { auditData, reserveInputs, T0 } from "./budget-support.js";
 
 let db: Kysely<GovernanceDatabase>;
 useFreshDatabase({ beforeAll, afterAll }, "governance", (database) => {
   db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
 });
 
-const T0 = new Date("2026-03-10T12:00:00Z");
-let executions = 0;
-function reserveInput(amount: bigint, extra: Partial<ReserveInput> = {}): ReserveInput {
-  return { executionId: `exec-${++executions}`, amountMicros: amount, defaults: DEFAULT_BUDGET, now: T0, ...extra };
-}
+const reserveInput = reserveInputs("exec");
 
-async function events(tenantId: string, eventType: string): Promise<Record<string, unknown>[]> {
-  const rows = await db.selectFrom("audit_log").select("data").where("tenant_id", "=", tenantId).where("event_type", "=", eventType).execute();
-  return rows.map((r) => r.data);
-}
+const events = (tenantId: string, eventType: string) => auditData(db, tenantId, eventType);
 
 describe(`budget store (${testBackendFromEnv()})`, () => {
   it("creates a monthly hard budget by default and keeps spend on update", async () => {
@@ -221,6 +214,28 @@ describe(`budget store (${testBackendFromEnv()})`, () => {
     const feb = await findBudget(db, "t-month", new Date("2026-02-01T00:00:00Z"));
     expect(feb?.period_start.toISOString()).toBe("2026-02-01T00:00:00.000Z");
     expect(feb?.period_end?.toISOString()).toBe("2026-03-01T00:00:00.000Z");
+  });
+
+  it("rejects any write that breaks a budget's invariants, whoever writes it", async () => {
+    await upsertBudget(db, "t-invariants", { limitMicros: 1_000n, period: "daily" }, T0);
+    const write = (set: Record<string, unknown>) =>
+      db
+        .updateTable("budgets")
+        .set(set as never)
+        .where("tenant_id", "=", "t-invariants")
+        .execute();
+    for (const broken of [
+      { reserved_micros: -1 },
+      { spent_micros: -1 },
+      { limit_micros: 0 },
+      { alert_threshold: 1.5 },
+      { alert_threshold: Number.NaN },
+      { period: "yearly" },
+      { period_end: null },
+    ]) {
+      await expect(write(broken), JSON.stringify(broken)).rejects.toThrow(/violates check constraint/);
+    }
+    expect(await findBudget(db, "t-invariants", T0)).toMatchObject({ limit_micros: 1_000n, spent_micros: 0n, reserved_micros: 0n, alert_threshold: 0.8, period: "daily" });
   });
 
   it("gives a tenant without a budget the configured default on its first reservation", async () => {

@@ -16,6 +16,7 @@ import {
 import { freshDatabase, type FreshDatabase } from "@clasper/db/testing";
 import { GovernanceService } from "@clasper/proto";
 import { validationInterceptor } from "@clasper/service-kit";
+import { BudgetBatcher } from "../src/budget-batcher.js";
 import { DEFAULT_BUDGET } from "../src/budget-check.js";
 import { createDecisionTokens, type DecisionTokens } from "../src/decision-token.js";
 import { DecisionHandlers } from "../src/handlers/decisions.js";
@@ -54,7 +55,7 @@ export async function policiesHarness(): Promise<PoliciesHarness> {
   const router = routes(
     new PolicyHandlers(db),
     new DecisionHandlers(db, tokens),
-    new PreflightHandlers({ db, tokens, decisionTtlSeconds: 3600, budgetDefaults: DEFAULT_BUDGET }),
+    new PreflightHandlers({ db, budgets: new BudgetBatcher(db), tokens, decisionTtlSeconds: 3600, budgetDefaults: DEFAULT_BUDGET }),
   );
   const signer = createContextSigner(SECRET);
   const verifier = createContextVerifier(SECRET);

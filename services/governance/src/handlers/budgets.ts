@@ -33,16 +33,8 @@ import {
   type SettleBudgetResponse,
 } from "@clasper/proto";
 import { budgetStats, type BudgetCheckReasonValue, type BudgetCheckResult, type BudgetDefaults, type BudgetFigures } from "../budget-check.js";
-import {
-  checkBudget,
-  figuresOf,
-  findBudget,
-  releaseBudget,
-  reserveBudget,
-  settleBudget,
-  upsertBudget,
-  type BudgetRow,
-} from "../store/budgets.js";
+import type { BudgetBatcher } from "../budget-batcher.js";
+import { checkBudget, figuresOf, findBudget, upsertBudget, type BudgetRow } from "../store/budgets.js";
 import type { GovernanceDatabase } from "../store/schema.js";
 import { appendCallerAudit } from "./audit.js";
 import type { BudgetPeriodValue } from "../store/schema-budgets.js";
@@ -93,14 +85,16 @@ function amountWithinRange(field: string, value: bigint): bigint {
 
 /**
  * GET/POST /budget, POST /budget/check, and the runtime's internal Reserve / Settle / Release.
- * The store makes each change one atomic statement (and opens a transaction itself on the rare
- * call that also writes an audit event); these methods add the tenant (from the verified context
- * only) and the mapping to the contract.
+ * The store makes each change atomic; Reserve / Settle / Release go through the service's
+ * BudgetBatcher, which sends concurrent calls as one batch (each caller still gets its own
+ * outcome). These methods add the tenant (from the verified context only) and the mapping to the
+ * contract.
  */
 export class BudgetHandlers {
   constructor(
     private readonly db: Kysely<GovernanceDatabase>,
     readonly defaults: BudgetDefaults,
+    private readonly batcher: BudgetBatcher,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
@@ -141,7 +135,7 @@ export class BudgetHandlers {
   async reserveBudget(req: ReserveBudgetRequest, ctx: HandlerContext): Promise<ReserveBudgetResponse> {
     const { tenantId } = principalOf(ctx);
     const amountMicros = amountWithinRange("amount_micros", req.amountMicros);
-    const outcome = await reserveBudget(this.db, tenantId, {
+    const outcome = await this.batcher.reserve(tenantId, {
       executionId: req.executionId,
       traceId: req.traceId,
       amountMicros,
@@ -163,7 +157,7 @@ export class BudgetHandlers {
     const principal = principalOf(ctx);
     const { tenantId } = principal;
     const actualMicros = amountWithinRange("actual_micros", req.actualMicros);
-    const outcome = await settleBudget(this.db, tenantId, { reservationId: req.reservationId, actualMicros, model: req.model, now: this.clock() });
+    const outcome = await this.batcher.settle(tenantId, { reservationId: req.reservationId, actualMicros, model: req.model, now: this.clock() });
     if (outcome.status === "not_found") throw notFound("reservation", "reservation_id");
     if (outcome.status === "released") {
       throw failedPrecondition(`reservation ${req.reservationId} was released without spend and cannot be settled`, "reservation_released");
@@ -176,7 +170,7 @@ export class BudgetHandlers {
 
   async releaseBudget(req: ReleaseBudgetRequest, ctx: HandlerContext): Promise<ReleaseBudgetResponse> {
     const { tenantId } = principalOf(ctx);
-    const outcome = await releaseBudget(this.db, tenantId, req.reservationId, req.reason, this.clock());
+    const outcome = await this.batcher.release(tenantId, req.reservationId, req.reason, this.clock());
     if (outcome.status === "not_found") throw notFound("reservation", "reservation_id");
     return create(ReleaseBudgetResponseSchema, { releasedMicros: outcome.releasedMicros });
   }

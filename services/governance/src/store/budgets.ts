@@ -17,6 +17,10 @@
  * period and event type) does the function write nothing and answer `deferred`; the operation is
  * then repeated in a transaction that also appends the event, so the event commits with the
  * change that caused it. Called with a Transaction, everything happens in that transaction.
+ *
+ * The RPC handlers do not call these one by one: src/budget-batcher.ts sends concurrent calls as
+ * one batch call (store/budget-batches.ts), which gives each item the outcome these functions
+ * would have given it and uses them for a lone call, a deferred item, or a failed batch.
  */
 import { sql, type Expression, type Kysely, type RawBuilder, type Selectable, type Transaction } from "kysely";
 import { uuidv7 } from "@clasper/core";
@@ -229,16 +233,18 @@ export type ReserveOutcome =
   /** A hard budget has no room for `amountMicros`; nothing was held. */
   | { status: "denied"; check: BudgetCheckResult; figures: BudgetFigures };
 
-interface ReserveRow {
+/** What budget_reserve (and budget_reserve_batch, per item) answers. */
+export interface ReserveRow {
   outcome: "reserved" | "existing" | "denied" | "deferred";
   limit_micros: bigint;
   spent_micros: bigint;
   reserved_micros: bigint;
   hard_limit: boolean;
   alert_threshold: number;
-  exceeded_due: boolean;
+  /** budget_reserve only (a batch defers the items whose event is due). */
+  exceeded_due?: boolean;
   /** Set when exceeded_due. */
-  period_start: Date | null;
+  period_start?: Date | null;
 }
 
 const reserveCall = storedFunction<ReserveRow>("budget_reserve", [
@@ -258,19 +264,32 @@ export async function reserveBudget(db: Executor, tenantId: string, input: Reser
   return withEvents(db, (exec, defer) => reserveOnce(exec, tenantId, input, defer), `reserve for execution ${input.executionId}`);
 }
 
+/** The values a reservation call sends besides the input: its new id and its expiry. */
+export interface ReservationPlan {
+  reservationId: string;
+  expiresAt: Date;
+  traceId: string | null;
+}
+
+export function planReservation(input: ReserveInput): ReservationPlan {
+  return {
+    reservationId: uuidv7(),
+    expiresAt: new Date(input.now.getTime() + (input.ttlMs || DEFAULT_RESERVATION_TTL_MS)),
+    traceId: input.traceId || null,
+  };
+}
+
 async function reserveOnce(db: Executor, tenantId: string, input: ReserveInput, deferEvents: boolean): Promise<ReserveOutcome | undefined> {
-  const expiresAt = new Date(input.now.getTime() + (input.ttlMs || DEFAULT_RESERVATION_TTL_MS));
-  const reservationId = uuidv7();
-  const traceId = input.traceId || null;
+  const plan = planReservation(input);
   const { defaults } = input;
   const row = await reserveCall(db, [
     tenantId,
     input.executionId,
-    traceId,
+    plan.traceId,
     input.amountMicros.toString(),
-    reservationId,
+    plan.reservationId,
     input.now.toISOString(),
-    expiresAt.toISOString(),
+    plan.expiresAt.toISOString(),
     defaults.limitMicros.toString(),
     defaults.hardLimit,
     defaults.period,
@@ -279,17 +298,21 @@ async function reserveOnce(db: Executor, tenantId: string, input: ReserveInput, 
   ]);
   if (!row) throw new Error("budget_reserve returned no row");
   if (row.outcome === "deferred") return undefined;
+  return reserveOutcome(db, tenantId, input, plan, row);
+}
 
+/** The outcome of a reservation the database decided (anything but deferred), with its event. */
+export async function reserveOutcome(db: Executor, tenantId: string, input: ReserveInput, plan: ReservationPlan, row: ReserveRow): Promise<ReserveOutcome> {
   const figures = figuresOf(row);
   const check = evaluateBudget(figures, input.amountMicros);
   if (row.outcome === "reserved") {
-    const reservation = reservationOf(tenantId, reservationId, {
+    const reservation = reservationOf(tenantId, plan.reservationId, {
       execution_id: input.executionId,
-      trace_id: traceId,
+      trace_id: plan.traceId,
       amount_micros: input.amountMicros,
       status: "open",
       created_at: input.now,
-      expires_at: expiresAt,
+      expires_at: plan.expiresAt,
       closed_at: null,
       release_reason: null,
       actual_micros: null,
@@ -306,6 +329,7 @@ async function reserveOnce(db: Executor, tenantId: string, input: ReserveInput, 
     if (!existing) throw new Error(`reservation of execution ${input.executionId} vanished`);
     return { status: "existing", reservation: existing, check: { ...check, allowed: true }, figures };
   }
+  if (row.outcome !== "denied") throw new Error(`reservation for execution ${input.executionId} was ${row.outcome}, not decided`);
   if (row.exceeded_due && row.period_start) {
     await emitBudgetEvent(db, tenantId, {
       eventType: "budget_exceeded",
@@ -369,14 +393,15 @@ export type SettleOutcome =
   | { status: "released"; reservation: ReservationRow }
   | { status: "not_found" };
 
-type SettleRow = ReservationColumns & {
+/** What budget_settle (and budget_settle_batch, per item) answers. */
+export type SettleRow = ReservationColumns & {
   outcome: "settled" | "already_settled" | "released" | "not_found" | "deferred";
-  /** Set when settled now. */
-  limit_micros: bigint | null;
-  warn_due: boolean | null;
-  exceeded_due: boolean | null;
+  /** budget_settle only, set when settled now (a batch defers the items whose event is due). */
+  limit_micros?: bigint | null;
+  warn_due?: boolean | null;
+  exceeded_due?: boolean | null;
   /** Set when an event is due. */
-  period_start: Date | null;
+  period_start?: Date | null;
 };
 
 const settleCall = storedFunction<SettleRow>("budget_settle", ["text", "text", "int8", "timestamptz", "boolean"]);
@@ -394,9 +419,15 @@ export async function settleBudget(db: Executor, tenantId: string, input: Settle
 async function settleOnce(db: Executor, tenantId: string, input: SettleInput, deferEvents: boolean): Promise<SettleOutcome | undefined> {
   const row = await settleCall(db, [tenantId, input.reservationId, input.actualMicros.toString(), input.now.toISOString(), deferEvents]);
   if (!row) throw new Error("budget_settle returned no row");
+  if (row.outcome === "deferred") return undefined;
+  return settleOutcome(db, tenantId, input, row);
+}
+
+/** The outcome of a settlement the database decided (anything but deferred), with its events. */
+export async function settleOutcome(db: Executor, tenantId: string, input: SettleInput, row: SettleRow): Promise<SettleOutcome> {
   switch (row.outcome) {
     case "deferred":
-      return undefined;
+      throw new Error(`settle of reservation ${input.reservationId} was deferred, not decided`);
     case "not_found":
       return { status: "not_found" };
     case "released":
@@ -447,14 +478,24 @@ export type ReleaseOutcome =
   | { status: "closed"; releasedMicros: 0n; reservation: ReservationRow }
   | { status: "not_found" };
 
-type ReleaseRow = ReservationColumns & { outcome: "released" | "closed" | "not_found" };
+/** What budget_release (and budget_release_batch, per item) answers. */
+export type ReleaseRow = ReservationColumns & { outcome: "released" | "closed" | "not_found" };
 
 const releaseCall = storedFunction<ReleaseRow>("budget_release", ["text", "text", "text", "timestamptz"]);
 
 /** Returns an open reservation's hold to the budget without spend (at most once), in one statement. */
 export async function releaseBudget(db: Executor, tenantId: string, reservationId: string, reason: string, now: Date): Promise<ReleaseOutcome> {
-  const row = await releaseCall(db, [tenantId, reservationId, reason || "released", now.toISOString()]);
+  const row = await releaseCall(db, [tenantId, reservationId, releaseReason(reason), now.toISOString()]);
   if (!row) throw new Error("budget_release returned no row");
+  return releaseOutcome(tenantId, reservationId, row);
+}
+
+/** The reason recorded when the caller gives none. */
+export function releaseReason(reason: string): string {
+  return reason || "released";
+}
+
+export function releaseOutcome(tenantId: string, reservationId: string, row: ReleaseRow): ReleaseOutcome {
   if (row.outcome === "not_found") return { status: "not_found" };
   const reservation = reservationOf(tenantId, reservationId, row);
   if (row.outcome === "closed") return { status: "closed", releasedMicros: 0n, reservation };

@@ -3,8 +3,9 @@ import type { GovernanceDatabase } from "./schema.js";
 
 type Executor = Kysely<GovernanceDatabase> | Transaction<GovernanceDatabase>;
 
-/** A parameter as it goes over the wire: the call's casts give it its SQL type. */
-export type CallValue = string | boolean | null;
+/** A parameter as it goes over the wire: the call's casts give it its SQL type (arrays: `type[]`). */
+type CallScalar = string | boolean | null;
+export type CallValue = CallScalar | readonly CallScalar[];
 
 const NO_SCHEMA = {};
 const schemas = new WeakMap<object, string | undefined>();
@@ -40,6 +41,12 @@ export function schemaFunction(db: Executor, name: string): RawBuilder<unknown> 
  * than the database spends running the function.
  */
 export function storedFunction<Row>(name: string, types: readonly string[]): (db: Executor, values: readonly CallValue[]) => Promise<Row | undefined> {
+  const call = storedSetFunction<Row>(name, types);
+  return async (db, values) => (await call(db, values))[0];
+}
+
+/** The same for a function that returns a set of rows (the batch functions: one row per item). */
+export function storedSetFunction<Row>(name: string, types: readonly string[]): (db: Executor, values: readonly CallValue[]) => Promise<Row[]> {
   const texts = new Map<string | undefined, string>();
   const args = types.map((type, i) => `$${i + 1}::${type}`).join(", ");
   return async (db, values) => {
@@ -51,6 +58,6 @@ export function storedFunction<Row>(name: string, types: readonly string[]): (db
       texts.set(schema, text);
     }
     const result = await db.executeQuery<Row>(CompiledQuery.raw(text, values as unknown[]));
-    return result.rows[0];
+    return result.rows;
   };
 }
