@@ -318,7 +318,8 @@ try {
   });
 
   // Baseline: the rows the service would store, one multi-row INSERT per batch.
-  const columns = ["tenant_id", "trace_id", "span_id", "parent_span_id", "name", "kind", "operation", "start_time", "end_time", "status_code", "status_message", "attributes", "events", "service_name"];
+  // The payload as the service stores it: JSON text (migration 20261127000000_span_payload_text).
+  const columns = ["tenant_id", "trace_id", "span_id", "parent_span_id", "name", "kind", "operation", "start_time", "end_time", "status_code", "status_message", "attributes_json", "events_json", "service_name"];
   const iso = (t) => new Date(Number(t.seconds) * 1000 + t.nanos / 1e6).toISOString();
   const plainInsert = async (spans) => {
     const params = [];

@@ -31,7 +31,8 @@ describe("span → trace assembly (unit)", () => {
     );
     expect(span.attributes["big"]).toBe("9007199254740993");
     expect(span.attributes["small"]).toBe(5);
-    expect(span.startTime).toBe("2026-09-21T14:13:20.123456Z");
+    expect(span.startMicros).toBe(1_790_000_000_123_456);
+    expect(isoMicros(span.startMicros)).toBe("2026-09-21T14:13:20.123456Z");
     expect(isoMicros(0)).toBe("1970-01-01T00:00:00.000000Z");
   });
 

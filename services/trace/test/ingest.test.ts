@@ -36,6 +36,22 @@ async function summary(tenantId: string, traceId: string) {
   return rest;
 }
 
+/** The tenant's stored spans, with the payload parsed from the JSON text ingest writes (never jsonb). */
+async function storedSpans(tenantId: string, traceId?: string) {
+  let query = db.selectFrom("spans").select(["span_id", "operation", "attributes", "events", "attributes_json", "events_json"]).where("tenant_id", "=", tenantId);
+  if (traceId !== undefined) query = query.where("trace_id", "=", traceId);
+  return (await query.execute()).map((row) => {
+    expect(row.attributes).toBeNull();
+    expect(row.events).toBeNull();
+    return {
+      span_id: row.span_id,
+      operation: row.operation,
+      attributes: JSON.parse(row.attributes_json ?? "null") as Record<string, unknown>,
+      events: JSON.parse(row.events_json ?? "null") as { attributes: Record<string, unknown> }[],
+    };
+  });
+}
+
 async function ingestError(tenantId: string, spans: SpanInit[]): Promise<{ code: Code; field: string | undefined }> {
   try {
     await ingest(tenantId, spans);
@@ -90,7 +106,7 @@ describe(`IngestSpans (${testBackendFromEnv()})`, () => {
     });
     expect(row?.started_at.getTime()).toBe(1_790_000_000_000);
     expect(row?.completed_at?.getTime()).toBe(1_790_000_004_000);
-    const stored = await db.selectFrom("spans").select(["span_id", "operation", "attributes"]).where("tenant_id", "=", "t-basic").execute();
+    const stored = await storedSpans("t-basic");
     expect(stored).toHaveLength(9);
     expect(stored.filter((s) => s.operation === GENAI_OPERATION.chat)).toHaveLength(3);
   });
@@ -167,7 +183,7 @@ describe(`IngestSpans (${testBackendFromEnv()})`, () => {
     ]);
     expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(18);
     for (const [tenant, other] of [["t-iso-a", "t-iso-b"], ["t-iso-b", "t-iso-a"]] as const) {
-      const rows = await db.selectFrom("spans").select(["attributes"]).where("tenant_id", "=", tenant).where("trace_id", "=", traceId).execute();
+      const rows = await storedSpans(tenant, traceId);
       expect(rows).toHaveLength(9);
       for (const row of rows) {
         expect(row.attributes["tenant.marker"]).toBe(tenant);
@@ -190,11 +206,11 @@ describe(`IngestSpans (${testBackendFromEnv()})`, () => {
       events: [{ name: "note", attributes: attributes({ ["__proto__"]: "event-polluted" }) }],
     });
     expect(await ingest("t-proto", [hostile])).toMatchObject({ accepted: 1 });
-    const row = await db.selectFrom("spans").select(["attributes", "events"]).where("tenant_id", "=", "t-proto").executeTakeFirstOrThrow();
-    const { rows } = await sql<{ keys: string[] }>`select array(select jsonb_object_keys(attributes) order by 1) as keys from trace.spans where tenant_id = 't-proto'`.execute(db);
+    const [row] = await storedSpans("t-proto");
+    const { rows } = await sql<{ keys: string[] }>`select array(select jsonb_object_keys(attributes_json::jsonb) order by 1) as keys from trace.spans where tenant_id = 't-proto'`.execute(db);
     expect(rows[0]?.keys).toEqual(["__proto__", "constructor", "gen_ai.operation.name", "hasOwnProperty", "prototype", "toString"]);
-    expect(Object.getOwnPropertyDescriptor(row.attributes, "__proto__")?.value).toBe("polluted");
-    expect(Object.getOwnPropertyDescriptor(row.events[0]!.attributes, "__proto__")?.value).toBe("event-polluted");
+    expect(Object.getOwnPropertyDescriptor(row!.attributes, "__proto__")?.value).toBe("polluted");
+    expect(Object.getOwnPropertyDescriptor(row!.events[0]!.attributes, "__proto__")?.value).toBe("event-polluted");
     expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
     expect(Object.prototype.toString.call([])).toBe("[object Array]");
     expect(typeof ({} as { constructor: unknown }).constructor).toBe("function");
@@ -248,11 +264,11 @@ describe(`IngestSpans limits (${testBackendFromEnv()})`, () => {
     const long = "y".repeat(INGEST_LIMITS.valueChars + 500);
     const s = span({ traceId: hex(16), operation: GENAI_OPERATION.executeTool, startMs: 0, endMs: 1, attrs: { [ATTR.toolCallResult]: long, "custom.list": [long] } });
     expect(await ingest("t-limits-cut", [s])).toMatchObject({ accepted: 1 });
-    const row = await db.selectFrom("spans").select("attributes").where("tenant_id", "=", "t-limits-cut").executeTakeFirstOrThrow();
-    const stored = row.attributes[ATTR.toolCallResult] as string;
+    const [row] = await storedSpans("t-limits-cut");
+    const stored = row!.attributes[ATTR.toolCallResult] as string;
     expect(stored).toHaveLength(INGEST_LIMITS.valueChars + TRUNCATION_MARKER.length);
     expect(stored.endsWith(TRUNCATION_MARKER)).toBe(true);
-    expect((row.attributes["custom.list"] as string[])[0]).toHaveLength(INGEST_LIMITS.valueChars + TRUNCATION_MARKER.length);
+    expect((row!.attributes["custom.list"] as string[])[0]).toHaveLength(INGEST_LIMITS.valueChars + TRUNCATION_MARKER.length);
   });
 
   it("stores text with NUL characters instead of failing the batch", async () => {
@@ -356,7 +372,7 @@ describe(`IngestSpans redaction (${testBackendFromEnv()})`, () => {
     await ingest("t-rules", make(), governed);
     await ingest("t-rules", make(), governed);
     expect(fetches).toBe(1);
-    const rows = await db.selectFrom("spans").select("attributes").where("tenant_id", "=", "t-rules").execute();
+    const rows = await storedSpans("t-rules");
     for (const row of rows) expect(row.attributes[ATTR.outputMessage]).toBe("see [TICKET] and [EMAIL]");
   });
 });

@@ -125,8 +125,8 @@ const STEP_MS = 10;
 
 /**
  * Writes one execution: its spans (invoke_agent root; a governance decision; chat and
- * execute_tool spans interleaved, STEP_MS apart) and the trace row summed from them, the way
- * ingest would. Returns the trace id.
+ * execute_tool spans interleaved, STEP_MS apart; payload as JSON text) and the trace row summed
+ * from them, the way ingest would. Returns the trace id.
  */
 export async function seedExecution(db: Kysely<TraceDatabase>, f: ExecutionFixture): Promise<string> {
   const traceId = f.traceId ?? hex(16);
@@ -151,8 +151,8 @@ export async function seedExecution(db: Kysely<TraceDatabase>, f: ExecutionFixtu
       end_time: new Date(start.getTime() + STEP_MS - 1),
       status_code: 1,
       status_message: null,
-      attributes: JSON.stringify({ [ATTR.operationName]: operation, ...attributes }),
-      events: "[]",
+      attributes_json: JSON.stringify({ [ATTR.operationName]: operation, ...attributes }),
+      events_json: "[]",
       service_name: "clasper-runtime",
       ...extra,
     });
@@ -224,7 +224,7 @@ export async function seedExecution(db: Kysely<TraceDatabase>, f: ExecutionFixtu
     end_time: completedAt,
     status_code: status === 3 ? 2 : 1,
     status_message: status === 3 ? (f.errorMessage ?? "failed") : null,
-    attributes: JSON.stringify({
+    attributes_json: JSON.stringify({
       [ATTR.operationName]: GENAI_OPERATION.invokeAgent,
       ...(f.input !== undefined ? { [ATTR.inputMessage]: f.input } : {}),
       ...(f.historyCount !== undefined ? { [ATTR.inputHistoryCount]: f.historyCount } : {}),
@@ -232,7 +232,7 @@ export async function seedExecution(db: Kysely<TraceDatabase>, f: ExecutionFixtu
       ...(f.sessionKey !== undefined ? { [ATTR.conversationId]: f.sessionKey } : {}),
       ...(status === 3 ? { [ATTR.errorType]: f.errorCode ?? "error" } : {}),
     }),
-    events: "[]",
+    events_json: "[]",
     service_name: "clasper-runtime",
   });
   const sum = (pick: (c: LlmCallFixture) => number | undefined, dflt: number) => calls.reduce((n, c) => n + (pick(c) ?? dflt), 0);

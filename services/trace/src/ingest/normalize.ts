@@ -29,10 +29,9 @@ export interface NormalizedSpan {
   kind: number;
   /** gen_ai.operation.name (or clasper.governance_decision), when a string. */
   operation: string | null;
+  /** µs since 1970 UTC. */
   startMicros: number;
   endMicros: number;
-  startTime: string;
-  endTime: string;
   statusCode: number;
   statusMessage: string | null;
   attributes: AttributeMap;
@@ -117,12 +116,11 @@ export function normalizeSpan(span: Span, index: number): NormalizedSpan {
   const size = new Sizer();
   size.add(span.name.length + (span.status?.message.length ?? 0));
   const attributes = attributeMap(span.attributes, size);
-  const startTime = isoMicros(startMicros);
   const events = span.events.map((event, j) => {
     size.add(event.name.length);
     return {
       name: text(event.name),
-      time: event.time ? isoMicros(micros(event.time, `${field}.events[${j}].time`)) : startTime,
+      time: isoMicros(event.time ? micros(event.time, `${field}.events[${j}].time`) : startMicros),
       attributes: attributeMap(event.attributes, size),
     };
   });
@@ -136,8 +134,6 @@ export function normalizeSpan(span: Span, index: number): NormalizedSpan {
     operation: typeof operation === "string" ? operation : null,
     startMicros,
     endMicros,
-    startTime,
-    endTime: isoMicros(endMicros),
     statusCode: span.status?.code ?? 0,
     statusMessage: span.status?.message ? text(span.status.message) : null,
     attributes,

@@ -44,11 +44,17 @@ export interface SpansTable {
   end_time: ColumnType<Date, Date | string, Date | string>;
   status_code: number;
   status_message: string | null;
-  /** Attribute key → value (string | number | boolean | array), stored as jsonb. */
-  attributes: ColumnType<Record<string, unknown>, string, string>;
-  events: ColumnType<SpanEventRow[], string, string>;
+  /**
+   * Attribute key → value (string | number | boolean | array) as jsonb: rows written before
+   * migration 20261127000000_span_payload_text; null in later rows, which use attributes_json.
+   */
+  attributes: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  events: ColumnType<SpanEventRow[] | null, string | null | undefined, string | null>;
   service_name: string | null;
   received_at: Generated<Date>;
+  /** The same as JSON text, written by ingest and parsed in Node (migration 20261127000000). */
+  attributes_json: ColumnType<string | null, string | null | undefined, string | null>;
+  events_json: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface SpanEventRow {

@@ -1,0 +1,147 @@
+import { sql, type RawBuilder } from "kysely";
+import type { DatabaseKind } from "@clasper/db";
+import { isoMicros } from "../ingest/normalize.js";
+
+/*
+ * A batch of rows sent as ONE array parameter per column and read back with
+ * `unnest($1::text[], $2::smallint[], ...)`: one statement per batch whatever its size, and
+ * nothing for PostgreSQL to parse. On PostgreSQL the arrays go in the binary format (array_send's
+ * layout: a header, then each element's length and bytes), so array_recv copies each value out;
+ * the previous single jsonb document made PostgreSQL lex and unescape every attribute value, about
+ * a third of its CPU on span ingest (docs/PERFORMANCE.md, "Span ingest"). The pg driver sends a
+ * Buffer parameter in the binary format as it is.
+ *
+ * PGlite's driver writes every parameter itself in the text format, so there the arrays are
+ * plain JavaScript arrays, which it writes as array literals. Same statement, same rows.
+ */
+
+/** How the column arrays travel: binary buffers (PostgreSQL) or JavaScript arrays (any driver). */
+export type ArrayEncoding = "binary" | "literal";
+
+export function arrayEncodingFor(kind: DatabaseKind): ArrayEncoding {
+  return kind === "postgres" ? "binary" : "literal";
+}
+
+/** The JavaScript value of each SQL type a column can have. timestamptz: µs since 1970 UTC. */
+interface ValueOf {
+  text: string;
+  smallint: number;
+  integer: number;
+  bigint: bigint;
+  boolean: boolean;
+  timestamptz: number;
+}
+
+type SqlType = keyof ValueOf;
+
+/**
+ * One column: its name, SQL type, how a row gives its value, and the select expression when the
+ * stored value is not `r.<name>` itself (e.g. `r.labels::jsonb`).
+ */
+export type Column<Row, Name extends string> = {
+  [T in SqlType]: { name: Name; type: T; value: (row: Row) => ValueOf[T] | null; read?: string };
+}[SqlType];
+
+/** A column typed by its SQL type, so `value` is checked against it. */
+export function column<Row>() {
+  return <Name extends string, T extends SqlType>(name: Name, type: T, value: (row: Row) => ValueOf[T] | null, read?: string): Column<Row, Name> =>
+    ({ name, type, value, ...(read === undefined ? {} : { read }) }) as Column<Row, Name>;
+}
+
+/**
+ * The rows of a table (after tenant_id) as column arrays: the column names for
+ * `insertInto(...).columns(...)`, and `select <tenant>, r.... from unnest(...) as r(...)`.
+ */
+export function recordset<Row, Name extends string>(columns: readonly Column<Row, Name>[]) {
+  const select = sql.raw(columns.map((c) => c.read ?? `r.${c.name}`).join(", "));
+  const alias = sql.raw(`r(${columns.map((c) => c.name).join(", ")})`);
+  return {
+    columns: ["tenant_id" as const, ...columns.map((c) => c.name)],
+    rows(tenantId: string, rows: readonly Row[], encoding: ArrayEncoding): RawBuilder<unknown> {
+      const arrays = columns.map((c) => sql`${columnArray(c, rows, encoding)}::${sql.raw(c.type)}[]`);
+      return sql`select ${tenantId}, ${select} from unnest(${sql.join(arrays)}) as ${alias}`;
+    },
+  };
+}
+
+function columnArray<Row>(c: Column<Row, string>, rows: readonly Row[], encoding: ArrayEncoding): Buffer | unknown[] {
+  const values = rows.map(c.value as (row: Row) => ValueOf[SqlType] | null);
+  return encoding === "binary" ? binaryArray(c.type, values) : values.map((v) => (v === null ? null : literalValue(c.type, v)));
+}
+
+function literalValue(type: SqlType, value: ValueOf[SqlType]): unknown {
+  if (type === "timestamptz") return isoMicros(value as number);
+  if (type === "bigint") return String(value);
+  return value;
+}
+
+/** Element type OIDs (pg_type); array_recv refuses an array whose element type is not the cast's. */
+const ELEMENT_OID: Readonly<Record<SqlType, number>> = { text: 25, smallint: 21, integer: 23, bigint: 20, boolean: 16, timestamptz: 1184 };
+const FIXED_SIZE: Readonly<Record<Exclude<SqlType, "text">, number>> = { smallint: 2, integer: 4, bigint: 8, boolean: 1, timestamptz: 8 };
+/** PostgreSQL counts timestamps in µs from 2000-01-01 UTC. */
+const PG_EPOCH_MICROS = 946_684_800_000_000;
+const HEADER_BYTES = 20;
+const TWO_32 = 2 ** 32;
+
+/** A one-dimensional array in PostgreSQL's binary format (array_send). */
+function binaryArray(type: SqlType, values: readonly (ValueOf[SqlType] | null)[]): Buffer {
+  let size = HEADER_BYTES;
+  let hasNull = false;
+  const texts = type === "text" ? (values as readonly (string | null)[]) : undefined;
+  for (const value of values) {
+    size += 4;
+    if (value === null) hasNull = true;
+    else size += texts ? Buffer.byteLength(value as string, "utf8") : FIXED_SIZE[type as Exclude<SqlType, "text">];
+  }
+  const buf = Buffer.allocUnsafe(size);
+  buf.writeInt32BE(1, 0); // dimensions
+  buf.writeInt32BE(hasNull ? 1 : 0, 4);
+  buf.writeInt32BE(ELEMENT_OID[type], 8);
+  buf.writeInt32BE(values.length, 12);
+  buf.writeInt32BE(1, 16); // lower bound
+  let at = HEADER_BYTES;
+  for (const value of values) {
+    if (value === null) {
+      at = buf.writeInt32BE(-1, at);
+      continue;
+    }
+    if (texts) {
+      const written = buf.write(value as string, at + 4, "utf8");
+      buf.writeInt32BE(written, at);
+      at += 4 + written;
+      continue;
+    }
+    at = buf.writeInt32BE(FIXED_SIZE[type as Exclude<SqlType, "text">], at);
+    at = writeFixed(buf, at, type, value);
+  }
+  return buf;
+}
+
+function writeFixed(buf: Buffer, at: number, type: SqlType, value: ValueOf[SqlType]): number {
+  switch (type) {
+    case "smallint":
+      return buf.writeInt16BE(value as number, at);
+    case "integer":
+      return buf.writeInt32BE(value as number, at);
+    case "bigint":
+      return buf.writeBigInt64BE(value as bigint, at);
+    case "boolean":
+      return buf.writeUInt8(value ? 1 : 0, at);
+    case "timestamptz":
+      return writeInt64(buf, at, (value as number) - PG_EPOCH_MICROS);
+    default:
+      throw new Error(`no fixed-size encoding for ${type}`);
+  }
+}
+
+/** An integer below 2^53 as int64, without a BigInt per value. */
+function writeInt64(buf: Buffer, at: number, value: number): number {
+  const high = Math.floor(value / TWO_32);
+  buf.writeInt32BE(high, at);
+  return buf.writeUInt32BE(value - high * TWO_32, at + 4);
+}
+
+/** A text[] literal (`{"a","b"}`) for a column sent as text and read with `::text[]`. */
+export function textArrayLiteral(items: readonly string[]): string {
+  return `{${items.map((item) => `"${item.replace(/[\\"]/g, "\\$&")}"`).join(",")}}`;
+}
