@@ -6,6 +6,7 @@ import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/
 import { GovernanceService, RedactionStrategy, TraceStatus } from "@clasper/proto";
 import { ATTR, GENAI_OPERATION } from "@clasper/telemetry";
 import { INGEST_LIMITS, TRUNCATION_MARKER } from "../src/ingest/limits.js";
+import { decodeSpanPayload } from "../src/store/span-payload.js";
 import { upsertRetentionPolicy } from "../src/store/retention.js";
 import type { TraceDatabase } from "../src/store/schema.js";
 import { TRACE_SCHEMA } from "../src/server.js";
@@ -36,19 +37,13 @@ async function summary(tenantId: string, traceId: string) {
   return rest;
 }
 
-/** The tenant's stored spans, with the payload parsed from the JSON text ingest writes (never jsonb). */
+/** The tenant's stored spans, with the payload decoded (never the legacy jsonb columns). */
 async function storedSpans(tenantId: string, traceId?: string) {
-  let query = db.selectFrom("spans").select(["span_id", "operation", "attributes", "events", "attributes_json", "events_json"]).where("tenant_id", "=", tenantId);
+  let query = db.selectFrom("spans").select(["span_id", "operation", "attributes", "events", "payload"]).where("tenant_id", "=", tenantId);
   if (traceId !== undefined) query = query.where("trace_id", "=", traceId);
   return (await query.execute()).map((row) => {
-    expect(row.attributes).toBeNull();
-    expect(row.events).toBeNull();
-    return {
-      span_id: row.span_id,
-      operation: row.operation,
-      attributes: JSON.parse(row.attributes_json ?? "null") as Record<string, unknown>,
-      events: JSON.parse(row.events_json ?? "null") as { attributes: Record<string, unknown> }[],
-    };
+    expect(row).toMatchObject({ attributes: null, events: null });
+    return { span_id: row.span_id, operation: row.operation, ...decodeSpanPayload(row.payload!) };
   });
 }
 
@@ -207,8 +202,7 @@ describe(`IngestSpans (${testBackendFromEnv()})`, () => {
     });
     expect(await ingest("t-proto", [hostile])).toMatchObject({ accepted: 1 });
     const [row] = await storedSpans("t-proto");
-    const { rows } = await sql<{ keys: string[] }>`select array(select jsonb_object_keys(attributes_json::jsonb) order by 1) as keys from trace.spans where tenant_id = 't-proto'`.execute(db);
-    expect(rows[0]?.keys).toEqual(["__proto__", "constructor", "gen_ai.operation.name", "hasOwnProperty", "prototype", "toString"]);
+    expect(Object.keys(row!.attributes).sort()).toEqual(["__proto__", "constructor", "gen_ai.operation.name", "hasOwnProperty", "prototype", "toString"]);
     expect(Object.getOwnPropertyDescriptor(row!.attributes, "__proto__")?.value).toBe("polluted");
     expect(Object.getOwnPropertyDescriptor(row!.events[0]!.attributes, "__proto__")?.value).toBe("event-polluted");
     expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
@@ -336,11 +330,15 @@ describe(`IngestSpans redaction (${testBackendFromEnv()})`, () => {
     ];
     expect(await ingest("t-canary", spans)).toMatchObject({ accepted: 3 });
 
-    const dump = async (table: string) =>
-      (await sql<{ row: string }>`select t::text as row from ${sql.table(`trace.${table}`)} t where tenant_id = 't-canary'`.execute(db)).rows.map((r) => r.row).join("\n");
-    const spansText = await dump("spans");
+    // Every column as text; the span payload (bytes) also in the escape format, where each stored
+    // string shows byte for byte (the needles are ASCII).
+    const dump = async (table: string, bytes = sql`''`) =>
+      (await sql<{ row: string }>`select t::text || ${bytes} as row from ${sql.table(`trace.${table}`)} t where tenant_id = 't-canary'`.execute(db)).rows
+        .map((r) => r.row)
+        .join("\n");
+    const spansText = await dump("spans", sql`encode(t.payload, 'escape')`);
     const tracesText = await dump("traces");
-    expect(spansText).toContain("user message");
+    for (const stored of ["user message", "prompt", "event completion", "tool result", "array item", "stack"]) expect(spansText).toContain(stored);
     expect(tracesText).toContain("final answer");
     const needles = [PII.email, "4111", "415-555", "5550132", PII.key, "Abc123Def456"];
     for (const text of [spansText, tracesText]) {

@@ -1,17 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql, type Kysely } from "kysely";
 import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
-import { GENAI_OPERATION } from "@clasper/telemetry";
+import { ATTR, GENAI_OPERATION } from "@clasper/telemetry";
 import type { TraceDatabase } from "../src/store/schema.js";
+import { decodeSpanPayload } from "../src/store/span-payload.js";
 import { TRACE_SCHEMA } from "../src/server.js";
-import { execution, hex, span, traceHarness, type TraceHarness } from "./ingest-fixtures.js";
+import { attributes, execution, hex, span, traceHarness, type TraceHarness } from "./ingest-fixtures.js";
 import { traceClient } from "./query-fixtures.js";
 
 /*
- * Span payloads are stored as JSON text (attributes_json, events_json) since migration
- * 20261127000000_span_payload_text; rows written before keep them in jsonb. The same spans must
- * answer every query the same way in both forms. The legacy rows here are what the previous
- * ingest wrote: the same row with the payload as jsonb and the text columns null.
+ * Span attributes and events are stored in `payload` (store/span-payload.ts) since migration
+ * 20261127000000_span_payload; rows written before keep them in jsonb. The same spans must answer
+ * every query the same way in both forms. The legacy rows here are what the previous ingest wrote:
+ * the same row with the attributes and events as jsonb and no payload.
  */
 
 let database: FreshDatabase;
@@ -32,12 +33,14 @@ const LEGACY = "t-store-jsonb";
 
 /** Copies the tenant's spans and traces to `to`, with the span payload in the legacy jsonb columns. */
 async function copyAsLegacy(from: string, to: string): Promise<void> {
-  await sql`
-    insert into trace.spans (tenant_id, trace_id, span_id, parent_span_id, name, kind, operation, start_time, end_time,
-      status_code, status_message, attributes, events, service_name, received_at)
-    select ${to}, trace_id, span_id, parent_span_id, name, kind, operation, start_time, end_time,
-      status_code, status_message, attributes_json::jsonb, events_json::jsonb, service_name, received_at
-    from trace.spans where tenant_id = ${from}`.execute(db);
+  const rows = await db.selectFrom("spans").selectAll().where("tenant_id", "=", from).execute();
+  for (const { payload, received_at: _received, ...row } of rows) {
+    const { attributes, events } = decodeSpanPayload(payload!);
+    await db
+      .insertInto("spans")
+      .values({ ...row, tenant_id: to, attributes: JSON.stringify(attributes), events: JSON.stringify(events), payload: null })
+      .execute();
+  }
   await sql`
     insert into trace.traces
     select (jsonb_populate_record(null::trace.traces, to_jsonb(t) || jsonb_build_object('tenant_id', ${to}::text))).*
@@ -49,20 +52,27 @@ describe(`span payload storage (${testBackendFromEnv()})`, () => {
   const failed = execution({ content: "the same question", error: "search backend timed out" });
   const withEvents = (() => {
     const traceId = hex(16);
-    return [
-      span({ traceId, operation: GENAI_OPERATION.invokeAgent, startMs: 0, endMs: 50, attrs: { "clasper.task.id": "task-events" } }),
-      span({
-        traceId,
-        operation: GENAI_OPERATION.executeTool,
-        startMs: 5,
-        endMs: 40,
-        error: "boom",
-        attrs: { "gen_ai.tool.name": "lookup", "custom.numbers": ["1", "2"], "custom.flag": true, "custom.ratio": 0.25 },
-        events: [
-          { name: "exception", time: { seconds: 1_790_000_000n, nanos: 20_123_000 }, attributes: [{ key: "exception.message", value: { value: { case: "stringValue", value: "lookup failed" } } }] },
-        ],
-      }),
-    ];
+    const tool = span({
+      traceId,
+      operation: GENAI_OPERATION.executeTool,
+      startMs: 5,
+      endMs: 40,
+      error: "boom",
+      attrs: {
+        [ATTR.toolName]: "lookup",
+        "custom.numbers": ["1", "2"],
+        "custom.flag": true,
+        "custom.ratio": 0.25,
+        "custom.negative": -42,
+        "custom.unicode": "é😀\"quoted\" back\\slash",
+        "custom.empty": "",
+      },
+      events: [
+        { name: "exception", time: { seconds: 1_790_000_000n, nanos: 20_123_000 }, attributes: attributes({ "exception.message": "lookup failed" }) },
+      ],
+    });
+    tool.attributes = [...(tool.attributes ?? []), { key: "custom.big", value: { value: { case: "intValue", value: 9_007_199_254_740_993n } } }];
+    return [span({ traceId, operation: GENAI_OPERATION.invokeAgent, startMs: 0, endMs: 50, attrs: { [ATTR.taskId]: "task-events" } }), tool];
   })();
   const traceIds = [succeeded, failed, withEvents].map((spans) => spans[0]!.traceId!);
 
@@ -73,14 +83,30 @@ describe(`span payload storage (${testBackendFromEnv()})`, () => {
     await copyAsLegacy(CURRENT, LEGACY);
   });
 
-  it("writes new spans as JSON text only", async () => {
-    const rows = await db.selectFrom("spans").select(["attributes", "events", "attributes_json", "events_json"]).where("tenant_id", "=", CURRENT).execute();
+  it("writes new spans with the payload only", async () => {
+    const rows = await db.selectFrom("spans").select(["attributes", "events", "payload"]).where("tenant_id", "=", CURRENT).execute();
     expect(rows).toHaveLength(succeeded.length + failed.length + withEvents.length);
     for (const row of rows) {
       expect(row).toMatchObject({ attributes: null, events: null });
-      expect(typeof JSON.parse(row.attributes_json!)).toBe("object");
-      expect(Array.isArray(JSON.parse(row.events_json!))).toBe(true);
+      expect(row.payload?.length).toBeGreaterThan(0);
     }
+  });
+
+  it("reads back every kind of attribute value and event exactly", async () => {
+    const [row] = await db.selectFrom("spans").select("payload").where("tenant_id", "=", CURRENT).where("trace_id", "=", traceIds[2]!).where("operation", "=", GENAI_OPERATION.executeTool).execute();
+    const { attributes, events } = decodeSpanPayload(row!.payload!);
+    expect({ ...attributes }).toEqual({
+      [ATTR.operationName]: GENAI_OPERATION.executeTool,
+      [ATTR.toolName]: "lookup",
+      "custom.numbers": ["1", "2"],
+      "custom.flag": true,
+      "custom.ratio": 0.25,
+      "custom.negative": -42,
+      "custom.big": "9007199254740993",
+      "custom.unicode": "é😀\"quoted\" back\\slash",
+      "custom.empty": "",
+    });
+    expect(events).toEqual([{ name: "exception", time: "2026-09-21T14:13:20.020123Z", attributes: { "exception.message": "lookup failed" } }]);
   });
 
   it("keeps start and end times to the microsecond", async () => {

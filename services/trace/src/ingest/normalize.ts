@@ -4,7 +4,7 @@ import type { AttributeValue, Span, SpanAttribute } from "@clasper/proto";
 import { ATTR } from "@clasper/telemetry";
 import { INGEST_LIMITS } from "./limits.js";
 
-/** A stored attribute value: what span attributes become in the `attributes` jsonb. */
+/** A stored attribute value: what a span attribute becomes (store/span-payload.ts). */
 export type StoredValue = string | number | boolean | null | StoredValue[];
 
 /**
@@ -16,7 +16,8 @@ export type AttributeMap = Record<string, StoredValue>;
 
 export interface NormalizedEvent {
   name: string;
-  time: string;
+  /** µs since 1970 UTC; the span's start when the event has no time. */
+  timeMicros: number;
   attributes: AttributeMap;
 }
 
@@ -46,14 +47,19 @@ const MIN_SECONDS = -62135596800n;
 const MAX_SECONDS = 253402300799n;
 const NUMBER_SIZE = 8;
 
-/** PostgreSQL text and jsonb cannot hold U+0000; it becomes U+FFFD rather than failing the batch. */
+/** PostgreSQL text cannot hold U+0000; it becomes U+FFFD rather than failing the batch. */
 function text(value: string): string {
   return value.includes("\0") ? value.replaceAll("\0", "\uFFFD") : value;
 }
 
+/** µs since 1970 UTC. */
+export function timestampMicros(ts: Timestamp): number {
+  return Number(ts.seconds) * 1_000_000 + Math.floor(ts.nanos / 1000);
+}
+
 function micros(ts: Timestamp, field: string): number {
   if (ts.seconds < MIN_SECONDS || ts.seconds > MAX_SECONDS) throw invalidField(field, "is out of range");
-  return Number(ts.seconds) * 1_000_000 + Math.floor(ts.nanos / 1000);
+  return timestampMicros(ts);
 }
 
 /** ISO-8601 with microseconds (a Date would round to milliseconds). */
@@ -81,11 +87,11 @@ function storedValue(value: AttributeValue | undefined, size: Sizer): StoredValu
       return v.value;
     case "intValue":
       size.add(NUMBER_SIZE);
-      // int64 beyond 2^53 would lose digits as a JSON number; it is kept exact as a string.
+      // int64 beyond 2^53 would lose digits as a number; it is kept exact as a string.
       return v.value >= BigInt(Number.MIN_SAFE_INTEGER) && v.value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v.value) : v.value.toString();
     case "doubleValue":
       size.add(NUMBER_SIZE);
-      // JSON has no NaN or Infinity.
+      // Stored values are JSON values (rows written before payload held jsonb): no NaN or Infinity.
       return Number.isFinite(v.value) ? v.value : String(v.value);
     case "arrayValue":
       return v.value.values.map((item) => storedValue(item, size));
@@ -95,7 +101,7 @@ function storedValue(value: AttributeValue | undefined, size: Sizer): StoredValu
 }
 
 /** Later duplicates of a key win, as in the OpenTelemetry SDKs. */
-function attributeMap(attributes: readonly SpanAttribute[], size: Sizer): AttributeMap {
+export function attributeMap(attributes: readonly SpanAttribute[], size = new Sizer()): AttributeMap {
   const map: AttributeMap = Object.create(null) as AttributeMap;
   for (const attribute of attributes) {
     size.add(attribute.key.length);
@@ -120,7 +126,7 @@ export function normalizeSpan(span: Span, index: number): NormalizedSpan {
     size.add(event.name.length);
     return {
       name: text(event.name),
-      time: isoMicros(event.time ? micros(event.time, `${field}.events[${j}].time`) : startMicros),
+      timeMicros: event.time ? micros(event.time, `${field}.events[${j}].time`) : startMicros,
       attributes: attributeMap(event.attributes, size),
     };
   });

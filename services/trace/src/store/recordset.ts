@@ -25,6 +25,7 @@ export function arrayEncodingFor(kind: DatabaseKind): ArrayEncoding {
 /** The JavaScript value of each SQL type a column can have. timestamptz: µs since 1970 UTC. */
 interface ValueOf {
   text: string;
+  bytea: Uint8Array;
   smallint: number;
   integer: number;
   bigint: bigint;
@@ -50,16 +51,23 @@ export function column<Row>() {
 
 /**
  * The rows of a table (after tenant_id) as column arrays: the column names for
- * `insertInto(...).columns(...)`, and `select <tenant>, r.... from unnest(...) as r(...)`.
+ * `insertInto(...).columns(...)`, and `select <tenant>, r.... from unnest(...) as r(...)` over
+ * values named by column (`tenant_id`, then one array per column), which `values` encodes.
  */
 export function recordset<Row, Name extends string>(columns: readonly Column<Row, Name>[]) {
   const select = sql.raw(columns.map((c) => c.read ?? `r.${c.name}`).join(", "));
   const alias = sql.raw(`r(${columns.map((c) => c.name).join(", ")})`);
+  const names = columns.map((c) => c.name);
   return {
-    columns: ["tenant_id" as const, ...columns.map((c) => c.name)],
-    rows(tenantId: string, rows: readonly Row[], encoding: ArrayEncoding): RawBuilder<unknown> {
-      const arrays = columns.map((c) => sql`${columnArray(c, rows, encoding)}::${sql.raw(c.type)}[]`);
-      return sql`select ${tenantId}, ${select} from unnest(${sql.join(arrays)}) as ${alias}`;
+    columns: ["tenant_id" as const, ...names],
+    source(values: Readonly<Record<"tenant_id" | Name, unknown>>): RawBuilder<unknown> {
+      const arrays = columns.map((c) => sql`${values[c.name]}::${sql.raw(c.type)}[]`);
+      return sql`select ${values.tenant_id}, ${select} from unnest(${sql.join(arrays)}) as ${alias}`;
+    },
+    values(tenantId: string, rows: readonly Row[], encoding: ArrayEncoding): Record<"tenant_id" | Name, unknown> {
+      const values: Record<string, unknown> = { tenant_id: tenantId };
+      for (const c of columns) values[c.name] = columnArray(c, rows, encoding);
+      return values as Record<"tenant_id" | Name, unknown>;
     },
   };
 }
@@ -76,8 +84,9 @@ function literalValue(type: SqlType, value: ValueOf[SqlType]): unknown {
 }
 
 /** Element type OIDs (pg_type); array_recv refuses an array whose element type is not the cast's. */
-const ELEMENT_OID: Readonly<Record<SqlType, number>> = { text: 25, smallint: 21, integer: 23, bigint: 20, boolean: 16, timestamptz: 1184 };
-const FIXED_SIZE: Readonly<Record<Exclude<SqlType, "text">, number>> = { smallint: 2, integer: 4, bigint: 8, boolean: 1, timestamptz: 8 };
+const ELEMENT_OID: Readonly<Record<SqlType, number>> = { text: 25, bytea: 17, smallint: 21, integer: 23, bigint: 20, boolean: 16, timestamptz: 1184 };
+const FIXED_SIZE: Readonly<Record<Exclude<SqlType, VariableType>, number>> = { smallint: 2, integer: 4, bigint: 8, boolean: 1, timestamptz: 8 };
+type VariableType = "text" | "bytea";
 /** PostgreSQL counts timestamps in µs from 2000-01-01 UTC. */
 const PG_EPOCH_MICROS = 946_684_800_000_000;
 const HEADER_BYTES = 20;
@@ -87,11 +96,12 @@ const TWO_32 = 2 ** 32;
 function binaryArray(type: SqlType, values: readonly (ValueOf[SqlType] | null)[]): Buffer {
   let size = HEADER_BYTES;
   let hasNull = false;
-  const texts = type === "text" ? (values as readonly (string | null)[]) : undefined;
   for (const value of values) {
     size += 4;
     if (value === null) hasNull = true;
-    else size += texts ? Buffer.byteLength(value as string, "utf8") : FIXED_SIZE[type as Exclude<SqlType, "text">];
+    else if (type === "text") size += Buffer.byteLength(value as string, "utf8");
+    else if (type === "bytea") size += (value as Uint8Array).length;
+    else size += FIXED_SIZE[type];
   }
   const buf = Buffer.allocUnsafe(size);
   buf.writeInt32BE(1, 0); // dimensions
@@ -103,16 +113,18 @@ function binaryArray(type: SqlType, values: readonly (ValueOf[SqlType] | null)[]
   for (const value of values) {
     if (value === null) {
       at = buf.writeInt32BE(-1, at);
-      continue;
-    }
-    if (texts) {
+    } else if (type === "text") {
       const written = buf.write(value as string, at + 4, "utf8");
       buf.writeInt32BE(written, at);
       at += 4 + written;
-      continue;
+    } else if (type === "bytea") {
+      at = buf.writeInt32BE((value as Uint8Array).length, at);
+      buf.set(value as Uint8Array, at);
+      at += (value as Uint8Array).length;
+    } else {
+      at = buf.writeInt32BE(FIXED_SIZE[type], at);
+      at = writeFixed(buf, at, type, value);
     }
-    at = buf.writeInt32BE(FIXED_SIZE[type as Exclude<SqlType, "text">], at);
-    at = writeFixed(buf, at, type, value);
   }
   return buf;
 }

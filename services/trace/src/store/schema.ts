@@ -45,16 +45,15 @@ export interface SpansTable {
   status_code: number;
   status_message: string | null;
   /**
-   * Attribute key → value (string | number | boolean | array) as jsonb: rows written before
-   * migration 20261127000000_span_payload_text; null in later rows, which use attributes_json.
+   * Attribute key → value (string | number | boolean | array) and events as jsonb: rows written
+   * before migration 20261127000000_span_payload; null in later rows, which use `payload`.
    */
   attributes: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
   events: ColumnType<SpanEventRow[] | null, string | null | undefined, string | null>;
   service_name: string | null;
   received_at: Generated<Date>;
-  /** The same as JSON text, written by ingest and parsed in Node (migration 20261127000000). */
-  attributes_json: ColumnType<string | null, string | null | undefined, string | null>;
-  events_json: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Attributes and events as encoded by store/span-payload.ts (migration 20261127000000). */
+  payload: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
 }
 
 export interface SpanEventRow {

@@ -3,6 +3,8 @@ import { completion, traceStatus, type TraceDelta } from "../ingest/assemble.js"
 import type { NormalizedSpan } from "../ingest/normalize.js";
 import { column, recordset, textArrayLiteral, type ArrayEncoding } from "./recordset.js";
 import type { TraceDatabase, TracesTable } from "./schema.js";
+import { encodeSpanPayload } from "./span-payload.js";
+import { preparedStatement } from "./statement.js";
 
 type Executor = Kysely<TraceDatabase> | Transaction<TraceDatabase>;
 
@@ -13,7 +15,7 @@ export function spanIdentity(traceId: string, spanId: string): string {
 
 const spanColumn = column<NormalizedSpan>();
 
-/** A span row: attributes and events as the JSON text the query side parses (store/steps.ts). */
+/** A span row: attributes and events as the payload the query side decodes (store/span-payload.ts). */
 const SPAN_ROWS = recordset([
   spanColumn("trace_id", "text", (s) => s.traceId),
   spanColumn("span_id", "text", (s) => s.spanId),
@@ -25,8 +27,7 @@ const SPAN_ROWS = recordset([
   spanColumn("end_time", "timestamptz", (s) => s.endMicros),
   spanColumn("status_code", "smallint", (s) => s.statusCode),
   spanColumn("status_message", "text", (s) => s.statusMessage),
-  spanColumn("attributes_json", "text", (s) => JSON.stringify(s.attributes)),
-  spanColumn("events_json", "text", (s) => JSON.stringify(s.events)),
+  spanColumn("payload", "bytea", encodeSpanPayload),
   spanColumn("service_name", "text", (s) => s.serviceName),
 ]);
 
@@ -37,26 +38,30 @@ const SPAN_ROWS = recordset([
  * were inserted and, only when that is not all of them, which. Sending back the identity of every
  * new span (hundreds of rows per batch) cost both sides more than the rare re-sent batch saves.
  */
-export async function insertSpans(db: Executor, tenantId: string, spans: readonly NormalizedSpan[], encoding: ArrayEncoding): Promise<Set<string>> {
-  if (spans.length === 0) return new Set();
-  const ordered = [...spans].sort((a, b) => compare(a.traceId, b.traceId) || compare(a.spanId, b.spanId));
-  const result = await db
+const INSERT_SPANS = preparedStatement([...SPAN_ROWS.columns, "batch_size"], (db, value) =>
+  db
     .with("inserted", (qb) =>
       qb
         .insertInto("spans")
         .columns(SPAN_ROWS.columns)
-        .expression(SPAN_ROWS.rows(tenantId, ordered, encoding))
+        .expression(SPAN_ROWS.source(value))
         .onConflict((oc) => oc.columns(["tenant_id", "trace_id", "span_id"]).doNothing())
         .returning(["trace_id", "span_id"]),
     )
     .selectFrom("inserted")
     .select([
       sql<string>`count(*)`.as("count"),
-      sql<string[] | null>`case when count(*) < ${ordered.length} then array_agg(trace_id || '/' || span_id) end`.as("identities"),
-    ])
-    .executeTakeFirstOrThrow();
-  if (Number(result.count) === ordered.length) return new Set(ordered.map((span) => spanIdentity(span.traceId, span.spanId)));
-  return new Set(result.identities ?? []);
+      sql<string[] | null>`case when count(*) < ${value.batch_size} then array_agg(trace_id || '/' || span_id) end`.as("identities"),
+    ]),
+);
+
+export async function insertSpans(db: Executor, tenantId: string, spans: readonly NormalizedSpan[], encoding: ArrayEncoding): Promise<Set<string>> {
+  if (spans.length === 0) return new Set();
+  const ordered = [...spans].sort((a, b) => compare(a.traceId, b.traceId) || compare(a.spanId, b.spanId));
+  const { rows } = await INSERT_SPANS(db, { ...SPAN_ROWS.values(tenantId, ordered, encoding), batch_size: ordered.length });
+  const result = rows[0];
+  if (Number(result?.count) === ordered.length) return new Set(ordered.map((span) => spanIdentity(span.traceId, span.spanId)));
+  return new Set(result?.identities ?? []);
 }
 
 function compare(a: string, b: string): number {
@@ -185,16 +190,19 @@ export interface UpsertedTrace {
   root_span_key: string | null;
 }
 
+const UPSERT_TRACES = preparedStatement(TRACE_ROWS.columns, (db, value) =>
+  db
+    .insertInto("traces")
+    .columns(TRACE_ROWS.columns)
+    .expression(TRACE_ROWS.source(value))
+    .onConflict((oc) => oc.columns(["tenant_id", "trace_id"]).doUpdateSet(MERGE_SET as never))
+    .returning(["trace_id", "status", "root_span_key"]),
+);
+
 /** Creates or merges the trace rows of the deltas (given in trace id order: the lock order). */
 export async function upsertTraceDeltas(db: Executor, tenantId: string, deltas: readonly TraceDelta[], encoding: ArrayEncoding): Promise<UpsertedTrace[]> {
   if (deltas.length === 0) return [];
-  return db
-    .insertInto("traces")
-    .columns(TRACE_ROWS.columns)
-    .expression(TRACE_ROWS.rows(tenantId, deltas, encoding))
-    .onConflict((oc) => oc.columns(["tenant_id", "trace_id"]).doUpdateSet(MERGE_SET as never))
-    .returning(["trace_id", "status", "root_span_key"])
-    .execute();
+  return (await UPSERT_TRACES(db, TRACE_ROWS.values(tenantId, deltas, encoding))).rows;
 }
 
 /** Of these trace ids, those the sampling strategy already dropped for the tenant. */
