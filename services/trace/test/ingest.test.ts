@@ -120,6 +120,18 @@ describe(`IngestSpans (${testBackendFromEnv()})`, () => {
     expect(await ingest("t-resend", [...again, again[2]!])).toMatchObject({ accepted: 9, duplicate: 1 });
   });
 
+  it("stores a batch sent several times at once exactly once", async () => {
+    const spans = execution({ error: "search backend timed out" });
+    const traceId = spans[0]!.traceId!;
+    await ingest("t-race-ref", spans);
+    const reference = await summary("t-race-ref", traceId);
+    // Each copy but one meets the others' rows in its first insert and goes again, span by span.
+    const results = await Promise.all(Array.from({ length: 4 }, (_, i) => ingest("t-race", i % 2 ? spans : shuffled(spans, i))));
+    expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(9);
+    expect(results.reduce((n, r) => n + r.duplicate, 0)).toBe(27);
+    expect(await summary("t-race", traceId)).toEqual(reference);
+  });
+
   it("folds only the new spans of a batch that repeats some stored ones", async () => {
     const spans = execution({ error: "search backend timed out", traceId: hex(16) });
     const traceId = spans[0]!.traceId!;

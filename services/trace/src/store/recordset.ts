@@ -4,8 +4,10 @@ import { isoMicros } from "../ingest/normalize.js";
 
 /*
  * A batch of rows sent as ONE array parameter per column and read back with
- * `unnest($1::text[], $2::smallint[], ...)`: one statement per batch whatever its size, and
- * nothing for PostgreSQL to parse. On PostgreSQL the arrays go in the binary format (array_send's
+ * `select unnest($1::text[]), unnest($2::smallint[]), ...`: one statement per batch whatever its
+ * size, and nothing for PostgreSQL to parse. The unnests are in the select list, where PostgreSQL
+ * steps through the arrays together (ProjectSet); in FROM it would first copy every row into a
+ * tuplestore (~10% of the backend's CPU on span ingest). On PostgreSQL the arrays go in the binary format (array_send's
  * layout: a header, then each element's length and bytes), so array_recv copies each value out;
  * the previous single jsonb document made PostgreSQL lex and unescape every attribute value, about
  * a third of its CPU on span ingest (docs/PERFORMANCE.md, "Span ingest"). The pg driver sends a
@@ -36,33 +38,31 @@ interface ValueOf {
 type SqlType = keyof ValueOf;
 
 /**
- * One column: its name, SQL type, how a row gives its value, and the select expression when the
- * stored value is not `r.<name>` itself (e.g. `r.labels::jsonb`).
+ * One column: its name, the SQL type it travels as, how a row gives its value, and the type it is
+ * cast to when the table stores another (e.g. `jsonb` from text).
  */
 export type Column<Row, Name extends string> = {
-  [T in SqlType]: { name: Name; type: T; value: (row: Row) => ValueOf[T] | null; read?: string };
+  [T in SqlType]: { name: Name; type: T; value: (row: Row) => ValueOf[T] | null; cast?: string };
 }[SqlType];
 
 /** A column typed by its SQL type, so `value` is checked against it. */
 export function column<Row>() {
-  return <Name extends string, T extends SqlType>(name: Name, type: T, value: (row: Row) => ValueOf[T] | null, read?: string): Column<Row, Name> =>
-    ({ name, type, value, ...(read === undefined ? {} : { read }) }) as Column<Row, Name>;
+  return <Name extends string, T extends SqlType>(name: Name, type: T, value: (row: Row) => ValueOf[T] | null, cast?: string): Column<Row, Name> =>
+    ({ name, type, value, ...(cast === undefined ? {} : { cast }) }) as Column<Row, Name>;
 }
 
 /**
  * The rows of a table (after tenant_id) as column arrays: the column names for
- * `insertInto(...).columns(...)`, and `select <tenant>, r.... from unnest(...) as r(...)` over
- * values named by column (`tenant_id`, then one array per column), which `values` encodes.
+ * `insertInto(...).columns(...)`, and `select <tenant>, unnest(...), ...` over values named by
+ * column (`tenant_id`, then one array per column, all of one length), which `values` encodes.
  */
 export function recordset<Row, Name extends string>(columns: readonly Column<Row, Name>[]) {
-  const select = sql.raw(columns.map((c) => c.read ?? `r.${c.name}`).join(", "));
-  const alias = sql.raw(`r(${columns.map((c) => c.name).join(", ")})`);
   const names = columns.map((c) => c.name);
   return {
     columns: ["tenant_id" as const, ...names],
     source(values: Readonly<Record<"tenant_id" | Name, unknown>>): RawBuilder<unknown> {
-      const arrays = columns.map((c) => sql`${values[c.name]}::${sql.raw(c.type)}[]`);
-      return sql`select ${values.tenant_id}, ${select} from unnest(${sql.join(arrays)}) as ${alias}`;
+      const unnests = columns.map((c) => sql`unnest(${values[c.name]}::${sql.raw(c.type)}[])${sql.raw(c.cast === undefined ? "" : `::${c.cast}`)}`);
+      return sql`select ${values.tenant_id}, ${sql.join(unnests)}`;
     },
     values(tenantId: string, rows: readonly Row[], encoding: ArrayEncoding): Record<"tenant_id" | Name, unknown> {
       const values: Record<string, unknown> = { tenant_id: tenantId };

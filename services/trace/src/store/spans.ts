@@ -31,37 +31,54 @@ const SPAN_ROWS = recordset([
   spanColumn("service_name", "text", (s) => s.serviceName),
 ]);
 
+/** The batch as new rows; fails as a whole on the primary key when any of them is already stored. */
+const INSERT_NEW_SPANS = preparedStatement(SPAN_ROWS.columns, (db, value) =>
+  db.insertInto("spans").columns(SPAN_ROWS.columns).expression(SPAN_ROWS.source(value)),
+);
+
+/** The rows of the batch not stored yet; answers the identities of those it inserted. */
+const INSERT_MISSING_SPANS = preparedStatement(SPAN_ROWS.columns, (db, value) =>
+  db
+    .insertInto("spans")
+    .columns(SPAN_ROWS.columns)
+    .expression(SPAN_ROWS.source(value))
+    .onConflict((oc) => oc.columns(["tenant_id", "trace_id", "span_id"]).doNothing())
+    .returning(["trace_id", "span_id"]),
+);
+
 /**
  * Inserts the spans the tenant does not have yet and returns the identities of those inserted;
  * a span already stored (a re-sent batch) is left untouched. Rows go in (trace, span) order so
- * concurrent batches take their locks in the same order. The statement answers one row: how many
- * were inserted and, only when that is not all of them, which. Sending back the identity of every
- * new span (hundreds of rows per batch) cost both sides more than the rare re-sent batch saves.
+ * concurrent batches take their locks in the same order. Runs inside the caller's transaction.
+ *
+ * A batch is nearly always new, so it is first inserted as such, inside a savepoint: that spares
+ * ON CONFLICT's speculative insertion (a probe of the primary key before every row, then a
+ * confirmation after), about a fifth of the database's CPU per span. When any span of the batch is
+ * already stored, that insert fails on the primary key and is rolled back to the savepoint (a
+ * concurrent batch holding the same span makes it wait for that batch, as ON CONFLICT would), and
+ * the batch goes again with ON CONFLICT DO NOTHING. Nothing is stored twice either way.
  */
-const INSERT_SPANS = preparedStatement([...SPAN_ROWS.columns, "batch_size"], (db, value) =>
-  db
-    .with("inserted", (qb) =>
-      qb
-        .insertInto("spans")
-        .columns(SPAN_ROWS.columns)
-        .expression(SPAN_ROWS.source(value))
-        .onConflict((oc) => oc.columns(["tenant_id", "trace_id", "span_id"]).doNothing())
-        .returning(["trace_id", "span_id"]),
-    )
-    .selectFrom("inserted")
-    .select([
-      sql<string>`count(*)`.as("count"),
-      sql<string[] | null>`case when count(*) < ${value.batch_size} then array_agg(trace_id || '/' || span_id) end`.as("identities"),
-    ]),
-);
-
 export async function insertSpans(db: Executor, tenantId: string, spans: readonly NormalizedSpan[], encoding: ArrayEncoding): Promise<Set<string>> {
   if (spans.length === 0) return new Set();
   const ordered = [...spans].sort((a, b) => compare(a.traceId, b.traceId) || compare(a.spanId, b.spanId));
-  const { rows } = await INSERT_SPANS(db, { ...SPAN_ROWS.values(tenantId, ordered, encoding), batch_size: ordered.length });
-  const result = rows[0];
-  if (Number(result?.count) === ordered.length) return new Set(ordered.map((span) => spanIdentity(span.traceId, span.spanId)));
-  return new Set(result?.identities ?? []);
+  const values = SPAN_ROWS.values(tenantId, ordered, encoding);
+  await sql`savepoint insert_spans`.execute(db);
+  try {
+    await INSERT_NEW_SPANS(db, values);
+    await sql`release savepoint insert_spans`.execute(db);
+    return new Set(ordered.map((span) => spanIdentity(span.traceId, span.spanId)));
+  } catch (err) {
+    if (!isStoredSpan(err)) throw err;
+  }
+  await sql`rollback to savepoint insert_spans`.execute(db);
+  const { rows } = await INSERT_MISSING_SPANS(db, values);
+  return new Set(rows.map((row) => spanIdentity(row.trace_id, row.span_id)));
+}
+
+/** A unique violation of the spans' primary key (SQLSTATE 23505; both drivers set `code`). */
+function isStoredSpan(err: unknown): boolean {
+  const { code, constraint } = (err ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === "23505" && (constraint === undefined || constraint === "spans_pkey");
 }
 
 function compare(a: string, b: string): number {
@@ -151,7 +168,7 @@ const TRACE_ROWS = recordset([
   traceColumn("user_id", "text", (d) => root(d)?.userId ?? null),
   traceColumn("workspace_version_hash", "text", (d) => root(d)?.workspaceVersionHash ?? null),
   // Canonical JSON text (skillVersionsJson), made jsonb in SQL.
-  traceColumn("skill_versions", "text", (d) => root(d)?.skillVersions ?? "{}", "r.skill_versions::jsonb"),
+  traceColumn("skill_versions", "text", (d) => root(d)?.skillVersions ?? "{}", "jsonb"),
   traceColumn("input_message", "text", (d) => root(d)?.inputMessage ?? null),
   traceColumn("input_history_count", "integer", (d) => root(d)?.inputHistoryCount ?? null),
   traceColumn("output_message", "text", (d) => root(d)?.outputMessage ?? null),
@@ -181,7 +198,7 @@ const TRACE_ROWS = recordset([
   traceColumn("tool_call_count", "integer", (d) => d.toolCallCount),
   traceColumn("span_count", "integer", (d) => d.spanCount),
   // unnest cannot return an array per row, so the list travels as a text[] literal.
-  traceColumn("redaction_types", "text", (d) => textArrayLiteral([...d.redactionTypes].sort()), "r.redaction_types::text[]"),
+  traceColumn("redaction_types", "text", (d) => textArrayLiteral([...d.redactionTypes].sort()), "text[]"),
 ]);
 
 export interface UpsertedTrace {
