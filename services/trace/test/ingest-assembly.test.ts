@@ -36,6 +36,14 @@ describe("span → trace assembly (unit)", () => {
     expect(isoMicros(0)).toBe("1970-01-01T00:00:00.000000Z");
   });
 
+  it("keeps attribute keys as data: __proto__ is an own key and nothing is inherited", () => {
+    const span = normalizeSpan(create(SpanSchema, { ...execution()[0], attributes: attributes({ ["__proto__"]: "p", constructor: "c" }) }), 0);
+    expect(Object.keys(span.attributes)).toEqual(["__proto__", "constructor"]);
+    expect(Object.getOwnPropertyDescriptor(span.attributes, "__proto__")?.value).toBe("p");
+    expect(span.attributes["constructor"]).toBe("c");
+    for (const inherited of ["toString", "hasOwnProperty", "valueOf", "__defineGetter__"]) expect(span.attributes[inherited]).toBeUndefined();
+  });
+
   it("reads skill versions as data, whatever their keys", () => {
     expect(JSON.parse(skillVersionsJson('{"__proto__":"1.0","constructor":"2.0","n":3}'))).toEqual(JSON.parse('{"__proto__":"1.0","constructor":"2.0"}'));
     expect(skillVersionsJson("not json")).toBe("{}");

@@ -8,11 +8,25 @@ import { INGEST_LIMITS } from "./limits.js";
 export type StoredValue = string | number | boolean | null | StoredValue[];
 
 /**
- * Attribute key → value. Keys are data sent by any process, so the map has no prototype:
+ * Attribute key → value. Keys are data sent by any process, so nothing is inherited:
  * `__proto__`, `constructor` and `prototype` are ordinary keys, stored verbatim, and can neither
  * reach Object.prototype nor shadow a method.
  */
 export type AttributeMap = Record<string, StoredValue>;
+
+/*
+ * Maps are instances of a constructor whose prototype is an empty object without a prototype, not
+ * `Object.create(null)`: V8 keeps such an object in dictionary mode from the start, and ingest
+ * fills, iterates and rewrites every span's map (normalise, redact, encode) several times faster
+ * in its fast mode. The lookup of any key not set still finds nothing.
+ */
+const NO_PROPERTIES: object = Object.freeze(Object.create(null) as object);
+function AttributeRecord(): void {}
+AttributeRecord.prototype = NO_PROPERTIES;
+
+export function emptyAttributeMap(): AttributeMap {
+  return new (AttributeRecord as unknown as new () => AttributeMap)();
+}
 
 export interface NormalizedEvent {
   name: string;
@@ -102,7 +116,7 @@ function storedValue(value: AttributeValue | undefined, size: Sizer): StoredValu
 
 /** Later duplicates of a key win, as in the OpenTelemetry SDKs. */
 export function attributeMap(attributes: readonly SpanAttribute[], size = new Sizer()): AttributeMap {
-  const map: AttributeMap = Object.create(null) as AttributeMap;
+  const map = emptyAttributeMap();
   for (const attribute of attributes) {
     size.add(attribute.key.length);
     map[text(attribute.key)] = storedValue(attribute.value, size);
