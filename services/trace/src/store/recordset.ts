@@ -94,16 +94,18 @@ const TWO_32 = 2 ** 32;
 
 /** A one-dimensional array in PostgreSQL's binary format (array_send). */
 function binaryArray(type: SqlType, values: readonly (ValueOf[SqlType] | null)[]): Buffer {
-  let size = HEADER_BYTES;
+  // Room for the worst case, so each value is written in one pass: UTF-8 takes at most three
+  // bytes per UTF-16 unit. The array is the part written.
+  let room = HEADER_BYTES;
   let hasNull = false;
   for (const value of values) {
-    size += 4;
+    room += 4;
     if (value === null) hasNull = true;
-    else if (type === "text") size += Buffer.byteLength(value as string, "utf8");
-    else if (type === "bytea") size += (value as Uint8Array).length;
-    else size += FIXED_SIZE[type];
+    else if (type === "text") room += 3 * (value as string).length;
+    else if (type === "bytea") room += (value as Uint8Array).length;
+    else room += FIXED_SIZE[type];
   }
-  const buf = Buffer.allocUnsafe(size);
+  const buf = Buffer.allocUnsafe(room);
   buf.writeInt32BE(1, 0); // dimensions
   buf.writeInt32BE(hasNull ? 1 : 0, 4);
   buf.writeInt32BE(ELEMENT_OID[type], 8);
@@ -114,7 +116,7 @@ function binaryArray(type: SqlType, values: readonly (ValueOf[SqlType] | null)[]
     if (value === null) {
       at = buf.writeInt32BE(-1, at);
     } else if (type === "text") {
-      const written = buf.write(value as string, at + 4, "utf8");
+      const written = writeText(buf, at + 4, value as string);
       buf.writeInt32BE(written, at);
       at += 4 + written;
     } else if (type === "bytea") {
@@ -126,7 +128,25 @@ function binaryArray(type: SqlType, values: readonly (ValueOf[SqlType] | null)[]
       at = writeFixed(buf, at, type, value);
     }
   }
-  return buf;
+  return buf.subarray(0, at);
+}
+
+/** Below this many characters, copying ASCII by hand beats Buffer#write's call overhead. */
+const SHORT_TEXT = 64;
+
+/** Writes `text` as UTF-8 at `at` (room known to suffice); returns the bytes written. */
+function writeText(buf: Buffer, at: number, text: string): number {
+  const n = text.length;
+  if (n < SHORT_TEXT) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[at + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return buf.write(text, at, "utf8");
 }
 
 function writeFixed(buf: Buffer, at: number, type: SqlType, value: ValueOf[SqlType]): number {
