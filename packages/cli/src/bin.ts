@@ -7,6 +7,7 @@ import { initWorkspace } from "./init.js";
 import { migrateCommand } from "./migrate.js";
 import { SERVICE_MODULES } from "./modules.js";
 import { serveAll } from "./serve-all.js";
+import { followParent, INGEST_SEMI_SPACE_MIB, relaunchWithSemiSpace } from "./young-generation.js";
 
 const program = new Command();
 program.name("clasper").description("Production runtime for AI agents in multi-tenant SaaS backends").version(CLASPER_VERSION);
@@ -30,6 +31,10 @@ program
       return;
     }
     if (!isServiceName(options.service)) throw new Error(`unknown service ${options.service}`);
+    if (options.service === "trace") {
+      if (relaunchWithSemiSpace(INGEST_SEMI_SPACE_MIB)) return;
+      followParent();
+    }
     const running = await runService(SERVICE_MODULES[options.service]);
     exitOnSignals(running.stop, logger);
   });

@@ -13,5 +13,5 @@ export const TRACE_SCHEMA = "trace";
 export function build(deps: ServiceDeps): (router: ConnectRouter) => void {
   if (!deps.db) throw new Error("the trace service needs a database");
   const db = deps.db.forSchema<TraceDatabase>(TRACE_SCHEMA);
-  return routes({ retention: new RetentionHandlers(db), traces: new TraceQueryHandlers(db), annotations: new AnnotationHandlers(db), ingest: createIngestHandlers(db, deps) });
+  return routes({ retention: new RetentionHandlers(db), traces: new TraceQueryHandlers(db), annotations: new AnnotationHandlers(db), ingest: createIngestHandlers(db, deps.db.kind, deps) });
 }

@@ -31,8 +31,17 @@ describe("span → trace assembly (unit)", () => {
     );
     expect(span.attributes["big"]).toBe("9007199254740993");
     expect(span.attributes["small"]).toBe(5);
-    expect(span.startTime).toBe("2026-09-21T14:13:20.123456Z");
+    expect(span.startMicros).toBe(1_790_000_000_123_456);
+    expect(isoMicros(span.startMicros)).toBe("2026-09-21T14:13:20.123456Z");
     expect(isoMicros(0)).toBe("1970-01-01T00:00:00.000000Z");
+  });
+
+  it("keeps attribute keys as data: __proto__ is an own key and nothing is inherited", () => {
+    const span = normalizeSpan(create(SpanSchema, { ...execution()[0], attributes: attributes({ ["__proto__"]: "p", constructor: "c" }) }), 0);
+    expect(Object.keys(span.attributes)).toEqual(["__proto__", "constructor"]);
+    expect(Object.getOwnPropertyDescriptor(span.attributes, "__proto__")?.value).toBe("p");
+    expect(span.attributes["constructor"]).toBe("c");
+    for (const inherited of ["toString", "hasOwnProperty", "valueOf", "__defineGetter__"]) expect(span.attributes[inherited]).toBeUndefined();
   });
 
   it("reads skill versions as data, whatever their keys", () => {

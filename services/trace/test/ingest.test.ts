@@ -6,6 +6,7 @@ import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/
 import { GovernanceService, RedactionStrategy, TraceStatus } from "@clasper/proto";
 import { ATTR, GENAI_OPERATION } from "@clasper/telemetry";
 import { INGEST_LIMITS, TRUNCATION_MARKER } from "../src/ingest/limits.js";
+import { decodeSpanPayload } from "../src/store/span-payload.js";
 import { upsertRetentionPolicy } from "../src/store/retention.js";
 import type { TraceDatabase } from "../src/store/schema.js";
 import { TRACE_SCHEMA } from "../src/server.js";
@@ -34,6 +35,16 @@ async function summary(tenantId: string, traceId: string) {
   if (!row) return undefined;
   const { updated_at: _updated, tenant_id: _tenant, ...rest } = row;
   return rest;
+}
+
+/** The tenant's stored spans, with the payload decoded (never the legacy jsonb columns). */
+async function storedSpans(tenantId: string, traceId?: string) {
+  let query = db.selectFrom("spans").select(["span_id", "operation", "attributes", "events", "payload"]).where("tenant_id", "=", tenantId);
+  if (traceId !== undefined) query = query.where("trace_id", "=", traceId);
+  return (await query.execute()).map((row) => {
+    expect(row).toMatchObject({ attributes: null, events: null });
+    return { span_id: row.span_id, operation: row.operation, ...decodeSpanPayload(row.payload!) };
+  });
 }
 
 async function ingestError(tenantId: string, spans: SpanInit[]): Promise<{ code: Code; field: string | undefined }> {
@@ -90,7 +101,7 @@ describe(`IngestSpans (${testBackendFromEnv()})`, () => {
     });
     expect(row?.started_at.getTime()).toBe(1_790_000_000_000);
     expect(row?.completed_at?.getTime()).toBe(1_790_000_004_000);
-    const stored = await db.selectFrom("spans").select(["span_id", "operation", "attributes"]).where("tenant_id", "=", "t-basic").execute();
+    const stored = await storedSpans("t-basic");
     expect(stored).toHaveLength(9);
     expect(stored.filter((s) => s.operation === GENAI_OPERATION.chat)).toHaveLength(3);
   });
@@ -107,6 +118,18 @@ describe(`IngestSpans (${testBackendFromEnv()})`, () => {
     // The same span twice in one batch is one span.
     const again = execution();
     expect(await ingest("t-resend", [...again, again[2]!])).toMatchObject({ accepted: 9, duplicate: 1 });
+  });
+
+  it("stores a batch sent several times at once exactly once", async () => {
+    const spans = execution({ error: "search backend timed out" });
+    const traceId = spans[0]!.traceId!;
+    await ingest("t-race-ref", spans);
+    const reference = await summary("t-race-ref", traceId);
+    // Each copy but one meets the others' rows in its first insert and goes again, span by span.
+    const results = await Promise.all(Array.from({ length: 4 }, (_, i) => ingest("t-race", i % 2 ? spans : shuffled(spans, i))));
+    expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(9);
+    expect(results.reduce((n, r) => n + r.duplicate, 0)).toBe(27);
+    expect(await summary("t-race", traceId)).toEqual(reference);
   });
 
   it("folds only the new spans of a batch that repeats some stored ones", async () => {
@@ -167,7 +190,7 @@ describe(`IngestSpans (${testBackendFromEnv()})`, () => {
     ]);
     expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(18);
     for (const [tenant, other] of [["t-iso-a", "t-iso-b"], ["t-iso-b", "t-iso-a"]] as const) {
-      const rows = await db.selectFrom("spans").select(["attributes"]).where("tenant_id", "=", tenant).where("trace_id", "=", traceId).execute();
+      const rows = await storedSpans(tenant, traceId);
       expect(rows).toHaveLength(9);
       for (const row of rows) {
         expect(row.attributes["tenant.marker"]).toBe(tenant);
@@ -190,11 +213,10 @@ describe(`IngestSpans (${testBackendFromEnv()})`, () => {
       events: [{ name: "note", attributes: attributes({ ["__proto__"]: "event-polluted" }) }],
     });
     expect(await ingest("t-proto", [hostile])).toMatchObject({ accepted: 1 });
-    const row = await db.selectFrom("spans").select(["attributes", "events"]).where("tenant_id", "=", "t-proto").executeTakeFirstOrThrow();
-    const { rows } = await sql<{ keys: string[] }>`select array(select jsonb_object_keys(attributes) order by 1) as keys from trace.spans where tenant_id = 't-proto'`.execute(db);
-    expect(rows[0]?.keys).toEqual(["__proto__", "constructor", "gen_ai.operation.name", "hasOwnProperty", "prototype", "toString"]);
-    expect(Object.getOwnPropertyDescriptor(row.attributes, "__proto__")?.value).toBe("polluted");
-    expect(Object.getOwnPropertyDescriptor(row.events[0]!.attributes, "__proto__")?.value).toBe("event-polluted");
+    const [row] = await storedSpans("t-proto");
+    expect(Object.keys(row!.attributes).sort()).toEqual(["__proto__", "constructor", "gen_ai.operation.name", "hasOwnProperty", "prototype", "toString"]);
+    expect(Object.getOwnPropertyDescriptor(row!.attributes, "__proto__")?.value).toBe("polluted");
+    expect(Object.getOwnPropertyDescriptor(row!.events[0]!.attributes, "__proto__")?.value).toBe("event-polluted");
     expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
     expect(Object.prototype.toString.call([])).toBe("[object Array]");
     expect(typeof ({} as { constructor: unknown }).constructor).toBe("function");
@@ -248,11 +270,11 @@ describe(`IngestSpans limits (${testBackendFromEnv()})`, () => {
     const long = "y".repeat(INGEST_LIMITS.valueChars + 500);
     const s = span({ traceId: hex(16), operation: GENAI_OPERATION.executeTool, startMs: 0, endMs: 1, attrs: { [ATTR.toolCallResult]: long, "custom.list": [long] } });
     expect(await ingest("t-limits-cut", [s])).toMatchObject({ accepted: 1 });
-    const row = await db.selectFrom("spans").select("attributes").where("tenant_id", "=", "t-limits-cut").executeTakeFirstOrThrow();
-    const stored = row.attributes[ATTR.toolCallResult] as string;
+    const [row] = await storedSpans("t-limits-cut");
+    const stored = row!.attributes[ATTR.toolCallResult] as string;
     expect(stored).toHaveLength(INGEST_LIMITS.valueChars + TRUNCATION_MARKER.length);
     expect(stored.endsWith(TRUNCATION_MARKER)).toBe(true);
-    expect((row.attributes["custom.list"] as string[])[0]).toHaveLength(INGEST_LIMITS.valueChars + TRUNCATION_MARKER.length);
+    expect((row!.attributes["custom.list"] as string[])[0]).toHaveLength(INGEST_LIMITS.valueChars + TRUNCATION_MARKER.length);
   });
 
   it("stores text with NUL characters instead of failing the batch", async () => {
@@ -320,11 +342,15 @@ describe(`IngestSpans redaction (${testBackendFromEnv()})`, () => {
     ];
     expect(await ingest("t-canary", spans)).toMatchObject({ accepted: 3 });
 
-    const dump = async (table: string) =>
-      (await sql<{ row: string }>`select t::text as row from ${sql.table(`trace.${table}`)} t where tenant_id = 't-canary'`.execute(db)).rows.map((r) => r.row).join("\n");
-    const spansText = await dump("spans");
+    // Every column as text; the span payload (bytes) also in the escape format, where each stored
+    // string shows byte for byte (the needles are ASCII).
+    const dump = async (table: string, bytes = sql`''`) =>
+      (await sql<{ row: string }>`select t::text || ${bytes} as row from ${sql.table(`trace.${table}`)} t where tenant_id = 't-canary'`.execute(db)).rows
+        .map((r) => r.row)
+        .join("\n");
+    const spansText = await dump("spans", sql`encode(t.payload, 'escape')`);
     const tracesText = await dump("traces");
-    expect(spansText).toContain("user message");
+    for (const stored of ["user message", "prompt", "event completion", "tool result", "array item", "stack"]) expect(spansText).toContain(stored);
     expect(tracesText).toContain("final answer");
     const needles = [PII.email, "4111", "415-555", "5550132", PII.key, "Abc123Def456"];
     for (const text of [spansText, tracesText]) {
@@ -356,7 +382,7 @@ describe(`IngestSpans redaction (${testBackendFromEnv()})`, () => {
     await ingest("t-rules", make(), governed);
     await ingest("t-rules", make(), governed);
     expect(fetches).toBe(1);
-    const rows = await db.selectFrom("spans").select("attributes").where("tenant_id", "=", "t-rules").execute();
+    const rows = await storedSpans("t-rules");
     for (const row of rows) expect(row.attributes[ATTR.outputMessage]).toBe("see [TICKET] and [EMAIL]");
   });
 });

@@ -14,7 +14,9 @@ import { TraceService } from "@clasper/proto";
 import { createPeerClients, lateBoundTransport, validationInterceptor } from "@clasper/service-kit";
 import { ATTR, GENAI_OPERATION, GOVERNANCE_OPERATION } from "@clasper/telemetry";
 import { build, TRACE_SCHEMA } from "../src/server.js";
+import type { AttributeMap } from "../src/ingest/normalize.js";
 import type { TraceDatabase } from "../src/store/schema.js";
+import { encodeSpanPayload } from "../src/store/span-payload.js";
 
 const SECRET = "trace-query-test-secret-0123456789abcdefghij";
 const signer = createContextSigner(SECRET);
@@ -123,10 +125,15 @@ export interface ExecutionFixture {
 
 const STEP_MS = 10;
 
+/** A span's stored payload: these attributes, no events. */
+function payload(attributes: Record<string, unknown>): Buffer {
+  return encodeSpanPayload({ attributes: attributes as AttributeMap, events: [] });
+}
+
 /**
  * Writes one execution: its spans (invoke_agent root; a governance decision; chat and
- * execute_tool spans interleaved, STEP_MS apart) and the trace row summed from them, the way
- * ingest would. Returns the trace id.
+ * execute_tool spans interleaved, STEP_MS apart; attributes in the payload) and the trace row summed
+ * from them, the way ingest would. Returns the trace id.
  */
 export async function seedExecution(db: Kysely<TraceDatabase>, f: ExecutionFixture): Promise<string> {
   const traceId = f.traceId ?? hex(16);
@@ -151,8 +158,7 @@ export async function seedExecution(db: Kysely<TraceDatabase>, f: ExecutionFixtu
       end_time: new Date(start.getTime() + STEP_MS - 1),
       status_code: 1,
       status_message: null,
-      attributes: JSON.stringify({ [ATTR.operationName]: operation, ...attributes }),
-      events: "[]",
+      payload: payload({ [ATTR.operationName]: operation, ...attributes }),
       service_name: "clasper-runtime",
       ...extra,
     });
@@ -224,7 +230,7 @@ export async function seedExecution(db: Kysely<TraceDatabase>, f: ExecutionFixtu
     end_time: completedAt,
     status_code: status === 3 ? 2 : 1,
     status_message: status === 3 ? (f.errorMessage ?? "failed") : null,
-    attributes: JSON.stringify({
+    payload: payload({
       [ATTR.operationName]: GENAI_OPERATION.invokeAgent,
       ...(f.input !== undefined ? { [ATTR.inputMessage]: f.input } : {}),
       ...(f.historyCount !== undefined ? { [ATTR.inputHistoryCount]: f.historyCount } : {}),
@@ -232,7 +238,6 @@ export async function seedExecution(db: Kysely<TraceDatabase>, f: ExecutionFixtu
       ...(f.sessionKey !== undefined ? { [ATTR.conversationId]: f.sessionKey } : {}),
       ...(status === 3 ? { [ATTR.errorType]: f.errorCode ?? "error" } : {}),
     }),
-    events: "[]",
     service_name: "clasper-runtime",
   });
   const sum = (pick: (c: LlmCallFixture) => number | undefined, dflt: number) => calls.reduce((n, c) => n + (pick(c) ?? dflt), 0);

@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { principalOf } from "@clasper/auth";
-import { withTransaction } from "@clasper/db";
+import { withTransaction, type DatabaseKind } from "@clasper/db";
 import { IngestSpansResponseSchema, type IngestSpansRequest, type IngestSpansResponse } from "@clasper/proto";
 import type { ServiceDeps } from "@clasper/service-kit";
 import { isExecutionSpanOperation } from "@clasper/telemetry";
@@ -12,6 +12,7 @@ import { normalizeBatch, type NormalizedSpan } from "../ingest/normalize.js";
 import { BatchRedactor, redactSpan } from "../ingest/redact.js";
 import { createTenantRedactors, type TenantRedactors } from "../ingest/redaction-rules.js";
 import { decidedOnCompletion, keptOnCompletion, type SamplingPolicy } from "../ingest/sampling.js";
+import { arrayEncodingFor, type ArrayEncoding } from "../store/recordset.js";
 import { DEFAULT_RETENTION, findRetentionPolicy } from "../store/retention.js";
 import type { TraceDatabase } from "../store/schema.js";
 import {
@@ -44,6 +45,7 @@ export class IngestHandlers {
   constructor(
     private readonly db: Kysely<TraceDatabase>,
     private readonly redactors: TenantRedactors,
+    private readonly encoding: ArrayEncoding,
   ) {}
 
   async ingestSpans(req: IngestSpansRequest, ctx: HandlerContext): Promise<IngestSpansResponse> {
@@ -74,10 +76,10 @@ export class IngestHandlers {
 
     const alreadyDropped = sampling ? await findSampledOutTraces(trx, tenantId, traceIds) : new Set<string>();
     const candidates = spans.filter((s) => !alreadyDropped.has(s.span.traceId));
-    const inserted = await insertSpans(trx, tenantId, candidates.map((s) => s.span));
+    const inserted = await insertSpans(trx, tenantId, candidates.map((s) => s.span), this.encoding);
     const fresh = candidates.filter((s) => inserted.has(spanIdentity(s.span.traceId, s.span.spanId)));
     const deltas = assembleTraceDeltas(fresh);
-    const upserted = await upsertTraceDeltas(trx, tenantId, deltas);
+    const upserted = await upsertTraceDeltas(trx, tenantId, deltas, this.encoding);
 
     const dropped = new Set<string>();
     if (sampling) {
@@ -107,11 +109,11 @@ export class IngestHandlers {
  * client. The hash strategy's salt derives from CLASPER_INTERNAL_SECRET (per tenant); without one
  * (one-process dev mode) a per-process random secret is used, so hashes are stable only until restart.
  */
-export function createIngestHandlers(db: Kysely<TraceDatabase>, deps: Pick<ServiceDeps, "peers" | "logger" | "env">): IngestHandlers {
+export function createIngestHandlers(db: Kysely<TraceDatabase>, kind: DatabaseKind, deps: Pick<ServiceDeps, "peers" | "logger" | "env">): IngestHandlers {
   const redactors = createTenantRedactors({
     fetchRules: async () => (await deps.peers.governance.getRedactionRules({})).rules,
     saltSecret: deps.env["CLASPER_INTERNAL_SECRET"] || randomBytes(32).toString("hex"),
     logger: deps.logger,
   });
-  return new IngestHandlers(db, redactors);
+  return new IngestHandlers(db, redactors, arrayEncodingFor(kind));
 }

@@ -1,7 +1,7 @@
 import { GENAI_OPERATION, GOVERNANCE_OPERATION, ATTR } from "@clasper/telemetry";
 import { RiskLevel, SpanStatusCode, TraceStatus } from "@clasper/proto";
 import { attrInt, attrNumber, attrString, type Attributes } from "../query/attributes.js";
-import { isoMicros, type NormalizedSpan } from "./normalize.js";
+import type { NormalizedSpan } from "./normalize.js";
 
 /*
  * Span → trace summary. A batch's NEW spans of one trace are folded into a TraceDelta here; the
@@ -20,7 +20,8 @@ import { isoMicros, type NormalizedSpan } from "./normalize.js";
 
 /** The execution's fields, read from its invoke_agent span. */
 export interface RootFields {
-  completedAt: string;
+  /** µs since 1970 UTC. */
+  completedMicros: number;
   durationMs: number;
   executionId: string | null;
   workspaceId: string | null;
@@ -130,7 +131,7 @@ function rootFields(span: NormalizedSpan): RootFields {
   const a = span.attributes;
   const history = attrNumber(a, ATTR.inputHistoryCount);
   return {
-    completedAt: span.endTime,
+    completedMicros: span.endMicros,
     durationMs: durationMs(span.startMicros, span.endMicros),
     executionId: nonEmpty(a, ATTR.executionId),
     workspaceId: nonEmpty(a, ATTR.workspaceId),
@@ -259,7 +260,7 @@ export function traceStatus(delta: Pick<TraceDelta, "root" | "blocked" | "error"
  * latest end seen and the time from the first start to it. The SQL merge applies the same rule
  * across batches.
  */
-export function completion(delta: TraceDelta): { completedAt: string; durationMs: number } {
-  if (delta.root) return { completedAt: delta.root.value.completedAt, durationMs: delta.root.value.durationMs };
-  return { completedAt: isoMicros(delta.endMicros), durationMs: durationMs(delta.startMicros, delta.endMicros) };
+export function completion(delta: TraceDelta): { completedMicros: number; durationMs: number } {
+  if (delta.root) return { completedMicros: delta.root.value.completedMicros, durationMs: delta.root.value.durationMs };
+  return { completedMicros: delta.endMicros, durationMs: durationMs(delta.startMicros, delta.endMicros) };
 }

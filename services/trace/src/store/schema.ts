@@ -44,11 +44,16 @@ export interface SpansTable {
   end_time: ColumnType<Date, Date | string, Date | string>;
   status_code: number;
   status_message: string | null;
-  /** Attribute key → value (string | number | boolean | array), stored as jsonb. */
-  attributes: ColumnType<Record<string, unknown>, string, string>;
-  events: ColumnType<SpanEventRow[], string, string>;
+  /**
+   * Attribute key → value (string | number | boolean | array) and events as jsonb: rows written
+   * before migration 20261127000000_span_payload; null in later rows, which use `payload`.
+   */
+  attributes: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  events: ColumnType<SpanEventRow[] | null, string | null | undefined, string | null>;
   service_name: string | null;
   received_at: Generated<Date>;
+  /** Attributes and events as encoded by store/span-payload.ts (migration 20261127000000). */
+  payload: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
 }
 
 export interface SpanEventRow {

@@ -1,150 +1,88 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import { completion, traceStatus, type TraceDelta } from "../ingest/assemble.js";
-import { isoMicros, type NormalizedSpan } from "../ingest/normalize.js";
+import type { NormalizedSpan } from "../ingest/normalize.js";
+import { column, recordset, textArrayLiteral, type ArrayEncoding } from "./recordset.js";
 import type { TraceDatabase, TracesTable } from "./schema.js";
+import { encodeSpanPayload } from "./span-payload.js";
+import { preparedStatement } from "./statement.js";
 
 type Executor = Kysely<TraceDatabase> | Transaction<TraceDatabase>;
-
-/*
- * Both writes of a batch send their rows as ONE jsonb parameter read with `jsonb_to_recordset`,
- * rather than a bind parameter per column and row (13 per span, 44 per trace): nothing to build,
- * send and parse per value on either side, and one statement per batch whatever its size.
- * jsonb, not json: PostgreSQL parses the document once, and the attributes and events columns
- * are then copied out of it; `json_to_recordset` re-parses every jsonb column's text (about twice
- * the database CPU per span).
- */
-
-/** A column of a recordset: name, SQL type, and the select expression when not `r.<name>`. */
-type Column<Name extends string> = readonly [name: Name, type: string, read?: string];
-
-/**
- * The rows of a table (after tenant_id) read from one jsonb array parameter: the column names
- * for `insertInto(...).columns(...)`, and `select <tenant>, r.... from jsonb_to_recordset(...)`.
- */
-function recordset<Name extends string>(columns: readonly Column<Name>[]) {
-  const select = sql.raw(columns.map(([name, , read]) => read ?? `r.${name}`).join(", "));
-  const record = sql.raw(`r(${columns.map(([name, type]) => `${name} ${type}`).join(", ")})`);
-  return {
-    columns: ["tenant_id" as const, ...columns.map(([name]) => name)],
-    rows: (tenantId: string, rowsJson: string): RawBuilder<unknown> =>
-      sql`select ${tenantId}, ${select} from jsonb_to_recordset(${rowsJson}::jsonb) as ${record}`,
-  };
-}
-
-/** One element of the array a recordset reads: every column but tenant_id, no other key. */
-type RecordOf<R extends { columns: readonly string[] }> = Record<Exclude<R["columns"][number], "tenant_id">, unknown>;
 
 /** `trace_id/span_id`: the identity of a span within a tenant. */
 export function spanIdentity(traceId: string, spanId: string): string {
   return `${traceId}/${spanId}`;
 }
 
-const SPAN_ROWS = recordset([
-  ["trace_id", "text"], ["span_id", "text"], ["parent_span_id", "text"], ["name", "text"], ["kind", "smallint"],
-  ["operation", "text"], ["start_time", "timestamptz"], ["end_time", "timestamptz"], ["status_code", "smallint"],
-  ["status_message", "text"], ["attributes", "jsonb"], ["events", "jsonb"], ["service_name", "text"],
-] as const);
+const spanColumn = column<NormalizedSpan>();
 
-/** A span as one element of the jsonb array SPAN_ROWS reads. */
-function spanRecord(span: NormalizedSpan): RecordOf<typeof SPAN_ROWS> {
-  return {
-    trace_id: span.traceId,
-    span_id: span.spanId,
-    parent_span_id: span.parentSpanId,
-    name: span.name,
-    kind: span.kind,
-    operation: span.operation,
-    start_time: span.startTime,
-    end_time: span.endTime,
-    status_code: span.statusCode,
-    status_message: span.statusMessage,
-    attributes: span.attributes,
-    events: span.events,
-    service_name: span.serviceName,
-  };
-}
+/** A span row: attributes and events as the payload the query side decodes (store/span-payload.ts). */
+const SPAN_ROWS = recordset([
+  spanColumn("trace_id", "text", (s) => s.traceId),
+  spanColumn("span_id", "text", (s) => s.spanId),
+  spanColumn("parent_span_id", "text", (s) => s.parentSpanId),
+  spanColumn("name", "text", (s) => s.name),
+  spanColumn("kind", "smallint", (s) => s.kind),
+  spanColumn("operation", "text", (s) => s.operation),
+  spanColumn("start_time", "timestamptz", (s) => s.startMicros),
+  spanColumn("end_time", "timestamptz", (s) => s.endMicros),
+  spanColumn("status_code", "smallint", (s) => s.statusCode),
+  spanColumn("status_message", "text", (s) => s.statusMessage),
+  spanColumn("payload", "bytea", encodeSpanPayload),
+  spanColumn("service_name", "text", (s) => s.serviceName),
+]);
+
+/** The batch as new rows; fails as a whole on the primary key when any of them is already stored. */
+const INSERT_NEW_SPANS = preparedStatement(SPAN_ROWS.columns, (db, value) =>
+  db.insertInto("spans").columns(SPAN_ROWS.columns).expression(SPAN_ROWS.source(value)),
+);
+
+/** The rows of the batch not stored yet; answers the identities of those it inserted. */
+const INSERT_MISSING_SPANS = preparedStatement(SPAN_ROWS.columns, (db, value) =>
+  db
+    .insertInto("spans")
+    .columns(SPAN_ROWS.columns)
+    .expression(SPAN_ROWS.source(value))
+    .onConflict((oc) => oc.columns(["tenant_id", "trace_id", "span_id"]).doNothing())
+    .returning(["trace_id", "span_id"]),
+);
 
 /**
  * Inserts the spans the tenant does not have yet and returns the identities of those inserted;
  * a span already stored (a re-sent batch) is left untouched. Rows go in (trace, span) order so
- * concurrent batches take their locks in the same order. The statement answers one row: how many
- * were inserted and, only when that is not all of them, which. Sending back the identity of every
- * new span (hundreds of rows per batch) cost both sides more than the rare re-sent batch saves.
+ * concurrent batches take their locks in the same order. Runs inside the caller's transaction.
+ *
+ * A batch is nearly always new, so it is first inserted as such, inside a savepoint: that spares
+ * ON CONFLICT's speculative insertion (a probe of the primary key before every row, then a
+ * confirmation after), about a fifth of the database's CPU per span. When any span of the batch is
+ * already stored, that insert fails on the primary key and is rolled back to the savepoint (a
+ * concurrent batch holding the same span makes it wait for that batch, as ON CONFLICT would), and
+ * the batch goes again with ON CONFLICT DO NOTHING. Nothing is stored twice either way.
  */
-export async function insertSpans(db: Executor, tenantId: string, spans: readonly NormalizedSpan[]): Promise<Set<string>> {
+export async function insertSpans(db: Executor, tenantId: string, spans: readonly NormalizedSpan[], encoding: ArrayEncoding): Promise<Set<string>> {
   if (spans.length === 0) return new Set();
   const ordered = [...spans].sort((a, b) => compare(a.traceId, b.traceId) || compare(a.spanId, b.spanId));
-  const result = await db
-    .with("inserted", (qb) =>
-      qb
-        .insertInto("spans")
-        .columns(SPAN_ROWS.columns)
-        .expression(SPAN_ROWS.rows(tenantId, JSON.stringify(ordered.map(spanRecord))))
-        .onConflict((oc) => oc.columns(["tenant_id", "trace_id", "span_id"]).doNothing())
-        .returning(["trace_id", "span_id"]),
-    )
-    .selectFrom("inserted")
-    .select([
-      sql<string>`count(*)`.as("count"),
-      sql<string[] | null>`case when count(*) < ${ordered.length} then array_agg(trace_id || '/' || span_id) end`.as("identities"),
-    ])
-    .executeTakeFirstOrThrow();
-  if (Number(result.count) === ordered.length) return new Set(ordered.map((span) => spanIdentity(span.traceId, span.spanId)));
-  return new Set(result.identities ?? []);
+  const values = SPAN_ROWS.values(tenantId, ordered, encoding);
+  await sql`savepoint insert_spans`.execute(db);
+  try {
+    await INSERT_NEW_SPANS(db, values);
+    await sql`release savepoint insert_spans`.execute(db);
+    return new Set(ordered.map((span) => spanIdentity(span.traceId, span.spanId)));
+  } catch (err) {
+    if (!isStoredSpan(err)) throw err;
+  }
+  await sql`rollback to savepoint insert_spans`.execute(db);
+  const { rows } = await INSERT_MISSING_SPANS(db, values);
+  return new Set(rows.map((row) => spanIdentity(row.trace_id, row.span_id)));
+}
+
+/** A unique violation of the spans' primary key (SQLSTATE 23505; both drivers set `code`). */
+function isStoredSpan(err: unknown): boolean {
+  const { code, constraint } = (err ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === "23505" && (constraint === undefined || constraint === "spans_pkey");
 }
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** A trace delta as one element of the jsonb array TRACE_ROWS reads; int8 as strings. */
-function traceRecord(delta: TraceDelta): RecordOf<typeof TRACE_ROWS> {
-  const root = delta.root?.value;
-  const { completedAt, durationMs } = completion(delta);
-  return {
-    trace_id: delta.traceId,
-    started_at: isoMicros(delta.startMicros),
-    completed_at: completedAt,
-    duration_ms: durationMs,
-    status: traceStatus(delta),
-    blocked: delta.blocked,
-    execution_id: root?.executionId ?? null,
-    workspace_id: root?.workspaceId ?? null,
-    environment: root?.environment ?? null,
-    agent_role: root?.agentRole ?? null,
-    user_id: root?.userId ?? null,
-    workspace_version_hash: root?.workspaceVersionHash ?? null,
-    skill_versions: root?.skillVersions ?? "{}",
-    input_message: root?.inputMessage ?? null,
-    input_history_count: root?.inputHistoryCount ?? null,
-    output_message: root?.outputMessage ?? null,
-    task_id: root?.taskId ?? null,
-    document_id: root?.documentId ?? null,
-    message_id: root?.messageId ?? null,
-    source: root?.source ?? null,
-    root_span_key: delta.root?.key ?? null,
-    model: delta.model?.value.model ?? null,
-    provider: delta.model?.value.provider ?? null,
-    model_span_key: delta.model?.key ?? null,
-    error_code: delta.error?.value.code ?? null,
-    error_message: delta.error?.value.message ?? null,
-    error_span_key: delta.error?.key ?? null,
-    risk_score: delta.governance?.value.riskScore ?? null,
-    risk_level: delta.governance?.value.riskLevel ?? null,
-    governance_span_key: delta.governance?.key ?? null,
-    decision_id: delta.decision?.value ?? null,
-    decision_span_key: delta.decision?.key ?? null,
-    input_tokens: String(delta.inputTokens),
-    output_tokens: String(delta.outputTokens),
-    cache_read_tokens: String(delta.cacheReadTokens),
-    cache_write_tokens: String(delta.cacheWriteTokens),
-    reasoning_tokens: String(delta.reasoningTokens),
-    cost_micros: String(delta.costMicros),
-    llm_call_count: delta.llmCallCount,
-    tool_call_count: delta.toolCallCount,
-    span_count: delta.spanCount,
-    redaction_types: [...delta.redactionTypes].sort(),
-  };
 }
 
 /*
@@ -212,21 +150,56 @@ function mergeSet(): Record<string, RawBuilder<unknown>> {
 
 const MERGE_SET = mergeSet();
 
+const traceColumn = column<TraceDelta>();
+const root = (d: TraceDelta) => d.root?.value;
+
+/** A trace delta's row; merged into an existing row by MERGE_SET. */
 const TRACE_ROWS = recordset([
-  ["trace_id", "text"], ["started_at", "timestamptz"], ["completed_at", "timestamptz"], ["duration_ms", "bigint"],
-  ["status", "smallint"], ["blocked", "boolean"], ["execution_id", "text"], ["workspace_id", "text"],
-  ["environment", "text"], ["agent_role", "text"], ["user_id", "text"], ["workspace_version_hash", "text"],
-  // Canonical JSON text (skillVersionsJson); a jsonb field would store it as a string scalar.
-  ["skill_versions", "text", "r.skill_versions::jsonb"],
-  ["input_message", "text"], ["input_history_count", "integer"], ["output_message", "text"], ["task_id", "text"],
-  ["document_id", "text"], ["message_id", "text"], ["source", "text"], ["root_span_key", "text"], ["model", "text"],
-  ["provider", "text"], ["model_span_key", "text"], ["error_code", "text"], ["error_message", "text"],
-  ["error_span_key", "text"], ["risk_score", "integer"], ["risk_level", "smallint"], ["governance_span_key", "text"],
-  ["decision_id", "text"], ["decision_span_key", "text"], ["input_tokens", "bigint"], ["output_tokens", "bigint"],
-  ["cache_read_tokens", "bigint"], ["cache_write_tokens", "bigint"], ["reasoning_tokens", "bigint"],
-  ["cost_micros", "bigint"], ["llm_call_count", "integer"], ["tool_call_count", "integer"], ["span_count", "integer"],
-  ["redaction_types", "text[]"],
-] as const);
+  traceColumn("trace_id", "text", (d) => d.traceId),
+  traceColumn("started_at", "timestamptz", (d) => d.startMicros),
+  traceColumn("completed_at", "timestamptz", (d) => completion(d).completedMicros),
+  traceColumn("duration_ms", "bigint", (d) => BigInt(completion(d).durationMs)),
+  traceColumn("status", "smallint", (d) => traceStatus(d)),
+  traceColumn("blocked", "boolean", (d) => d.blocked),
+  traceColumn("execution_id", "text", (d) => root(d)?.executionId ?? null),
+  traceColumn("workspace_id", "text", (d) => root(d)?.workspaceId ?? null),
+  traceColumn("environment", "text", (d) => root(d)?.environment ?? null),
+  traceColumn("agent_role", "text", (d) => root(d)?.agentRole ?? null),
+  traceColumn("user_id", "text", (d) => root(d)?.userId ?? null),
+  traceColumn("workspace_version_hash", "text", (d) => root(d)?.workspaceVersionHash ?? null),
+  // Canonical JSON text (skillVersionsJson), made jsonb in SQL.
+  traceColumn("skill_versions", "text", (d) => root(d)?.skillVersions ?? "{}", "jsonb"),
+  traceColumn("input_message", "text", (d) => root(d)?.inputMessage ?? null),
+  traceColumn("input_history_count", "integer", (d) => root(d)?.inputHistoryCount ?? null),
+  traceColumn("output_message", "text", (d) => root(d)?.outputMessage ?? null),
+  traceColumn("task_id", "text", (d) => root(d)?.taskId ?? null),
+  traceColumn("document_id", "text", (d) => root(d)?.documentId ?? null),
+  traceColumn("message_id", "text", (d) => root(d)?.messageId ?? null),
+  traceColumn("source", "text", (d) => root(d)?.source ?? null),
+  traceColumn("root_span_key", "text", (d) => d.root?.key ?? null),
+  traceColumn("model", "text", (d) => d.model?.value.model ?? null),
+  traceColumn("provider", "text", (d) => d.model?.value.provider ?? null),
+  traceColumn("model_span_key", "text", (d) => d.model?.key ?? null),
+  traceColumn("error_code", "text", (d) => d.error?.value.code ?? null),
+  traceColumn("error_message", "text", (d) => d.error?.value.message ?? null),
+  traceColumn("error_span_key", "text", (d) => d.error?.key ?? null),
+  traceColumn("risk_score", "integer", (d) => d.governance?.value.riskScore ?? null),
+  traceColumn("risk_level", "smallint", (d) => d.governance?.value.riskLevel ?? null),
+  traceColumn("governance_span_key", "text", (d) => d.governance?.key ?? null),
+  traceColumn("decision_id", "text", (d) => d.decision?.value ?? null),
+  traceColumn("decision_span_key", "text", (d) => d.decision?.key ?? null),
+  traceColumn("input_tokens", "bigint", (d) => d.inputTokens),
+  traceColumn("output_tokens", "bigint", (d) => d.outputTokens),
+  traceColumn("cache_read_tokens", "bigint", (d) => d.cacheReadTokens),
+  traceColumn("cache_write_tokens", "bigint", (d) => d.cacheWriteTokens),
+  traceColumn("reasoning_tokens", "bigint", (d) => d.reasoningTokens),
+  traceColumn("cost_micros", "bigint", (d) => d.costMicros),
+  traceColumn("llm_call_count", "integer", (d) => d.llmCallCount),
+  traceColumn("tool_call_count", "integer", (d) => d.toolCallCount),
+  traceColumn("span_count", "integer", (d) => d.spanCount),
+  // unnest cannot return an array per row, so the list travels as a text[] literal.
+  traceColumn("redaction_types", "text", (d) => textArrayLiteral([...d.redactionTypes].sort()), "text[]"),
+]);
 
 export interface UpsertedTrace {
   trace_id: string;
@@ -234,16 +207,19 @@ export interface UpsertedTrace {
   root_span_key: string | null;
 }
 
-/** Creates or merges the trace rows of the deltas (given in trace id order: the lock order). */
-export async function upsertTraceDeltas(db: Executor, tenantId: string, deltas: readonly TraceDelta[]): Promise<UpsertedTrace[]> {
-  if (deltas.length === 0) return [];
-  return db
+const UPSERT_TRACES = preparedStatement(TRACE_ROWS.columns, (db, value) =>
+  db
     .insertInto("traces")
     .columns(TRACE_ROWS.columns)
-    .expression(TRACE_ROWS.rows(tenantId, JSON.stringify(deltas.map(traceRecord))))
+    .expression(TRACE_ROWS.source(value))
     .onConflict((oc) => oc.columns(["tenant_id", "trace_id"]).doUpdateSet(MERGE_SET as never))
-    .returning(["trace_id", "status", "root_span_key"])
-    .execute();
+    .returning(["trace_id", "status", "root_span_key"]),
+);
+
+/** Creates or merges the trace rows of the deltas (given in trace id order: the lock order). */
+export async function upsertTraceDeltas(db: Executor, tenantId: string, deltas: readonly TraceDelta[], encoding: ArrayEncoding): Promise<UpsertedTrace[]> {
+  if (deltas.length === 0) return [];
+  return (await UPSERT_TRACES(db, TRACE_ROWS.values(tenantId, deltas, encoding))).rows;
 }
 
 /** Of these trace ids, those the sampling strategy already dropped for the tenant. */
