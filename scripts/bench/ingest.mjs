@@ -496,6 +496,15 @@ try {
 } finally {
   await pool.end();
   await service?.stop();
-  await admin.query(`drop database if exists ${dbName} with (force)`);
+  // An autovacuum worker in the database makes the forced drop fail for a non-superuser: retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await admin.query(`drop database if exists ${dbName} with (force)`);
+      break;
+    } catch (err) {
+      if (attempt === 10) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
   await admin.end();
 }

@@ -27,9 +27,10 @@ export function relaunchWithSemiSpace(mib: number): boolean {
   const nodeOptions = [process.env["NODE_OPTIONS"], `${FLAG}=${mib}`].filter(Boolean).join(" ");
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     env: { ...process.env, NODE_OPTIONS: nodeOptions },
-    // Its own process group, so a terminal's Ctrl-C reaches it once, through us; the IPC channel
-    // tells it when we are gone, however we went.
-    detached: true,
+    // Its own process group, so a terminal's Ctrl-C reaches it once, through us (on Windows that
+    // would open a console window of its own); the IPC channel tells it when we are gone, however
+    // we went.
+    detached: process.platform !== "win32",
     stdio: ["inherit", "inherit", "inherit", "ipc"],
   });
   const forwarded = ["SIGTERM", "SIGINT", "SIGHUP"] as const;

@@ -173,15 +173,20 @@ export function execution(options: ExecutionOptions = {}): SpanInit[] {
   return spans;
 }
 
-/** Random permutation (Fisher–Yates) with a seeded generator, so a failure can be replayed. */
-export function shuffled<T>(items: readonly T[], seed: number): T[] {
+/** Pseudo-random numbers in [0, 1) from a seed (xorshift), so a failure can be replayed. */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0 || 1;
-  const random = () => {
+  return () => {
     state ^= state << 13;
     state ^= state >>> 17;
     state ^= state << 5;
     return (state >>> 0) / 0x1_0000_0000;
   };
+}
+
+/** Random permutation (Fisher–Yates) with a seeded generator, so a failure can be replayed. */
+export function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const random = seededRandom(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

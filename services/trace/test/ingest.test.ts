@@ -245,6 +245,14 @@ describe(`IngestSpans limits (${testBackendFromEnv()})`, () => {
     expect(await ingestError("t-limits", [ok(), bad])).toEqual({ code: Code.InvalidArgument, field: "spans[1].end_time" });
   });
 
+  it("refuses times PostgreSQL cannot hold naming the field", async () => {
+    const far = { seconds: 253_402_300_800n, nanos: 0 }; // 10000-01-01
+    expect(await ingestError("t-limits", [ok(), { ...ok(), startTime: far, endTime: far }])).toEqual({ code: Code.InvalidArgument, field: "spans[1].start_time" });
+    expect(await ingestError("t-limits", [{ ...ok(), endTime: far }])).toEqual({ code: Code.InvalidArgument, field: "spans[0].end_time" });
+    const event = { ...ok(), events: [{ name: "ok" }, { name: "late", time: far }] };
+    expect(await ingestError("t-limits", [event])).toEqual({ code: Code.InvalidArgument, field: "spans[0].events[1].time" });
+  });
+
   it("refuses a missing start time and too many attributes naming the field", async () => {
     const { startTime: _s, ...noStart } = ok();
     expect(await ingestError("t-limits", [noStart])).toEqual({ code: Code.InvalidArgument, field: "spans[0].start_time" });

@@ -3,16 +3,10 @@ import { describe, expect, it } from "vitest";
 import { SpanSchema } from "@clasper/proto";
 import { attributeMap, isoMicros, type AttributeMap, type NormalizedEvent, type StoredValue } from "../src/ingest/normalize.js";
 import { decodeSpanPayload, encodeSpanPayload } from "../src/store/span-payload.js";
+import { seededRandom } from "./ingest-fixtures.js";
 
-/** Deterministic pseudo-random numbers (xorshift), so a failure can be replayed from its seed. */
 function generator(seed: number) {
-  let state = seed >>> 0 || 1;
-  const next = () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 0x1_0000_0000;
-  };
+  const next = seededRandom(seed);
   return { next, int: (n: number) => Math.floor(next() * n) };
 }
 

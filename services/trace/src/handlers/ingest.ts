@@ -72,12 +72,10 @@ export class IngestHandlers {
     if (spans.length === 0) return { accepted: 0, duplicate: 0, sampledOut: 0 };
     const policy: SamplingPolicy = (await findRetentionPolicy(trx, tenantId)) ?? DEFAULT_RETENTION;
     const sampling = policy.sampling_strategy !== "full";
-    const traceIds = [...new Set(spans.map((s) => s.span.traceId))];
-
-    const alreadyDropped = sampling ? await findSampledOutTraces(trx, tenantId, traceIds) : new Set<string>();
+    const alreadyDropped = sampling ? await findSampledOutTraces(trx, tenantId, [...new Set(spans.map((s) => s.span.traceId))]) : new Set<string>();
     const candidates = spans.filter((s) => !alreadyDropped.has(s.span.traceId));
     const inserted = await insertSpans(trx, tenantId, candidates.map((s) => s.span), this.encoding);
-    const fresh = candidates.filter((s) => inserted.has(spanIdentity(s.span.traceId, s.span.spanId)));
+    const fresh = candidates.filter((s) => inserted(s.span));
     const deltas = assembleTraceDeltas(fresh);
     const upserted = await upsertTraceDeltas(trx, tenantId, deltas, this.encoding);
 

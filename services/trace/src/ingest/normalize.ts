@@ -71,9 +71,13 @@ export function timestampMicros(ts: Timestamp): number {
   return Number(ts.seconds) * 1_000_000 + Math.floor(ts.nanos / 1000);
 }
 
-function micros(ts: Timestamp, field: string): number {
-  if (ts.seconds < MIN_SECONDS || ts.seconds > MAX_SECONDS) throw invalidField(field, "is out of range");
-  return timestampMicros(ts);
+/** µs of a timestamp PostgreSQL and Date can both hold; undefined beyond that range. */
+function storableMicros(ts: Timestamp): number | undefined {
+  return ts.seconds < MIN_SECONDS || ts.seconds > MAX_SECONDS ? undefined : timestampMicros(ts);
+}
+
+function outOfRange(field: string): never {
+  throw invalidField(field, "is out of range");
 }
 
 /** ISO-8601 with microseconds (a Date would round to milliseconds). */
@@ -126,12 +130,12 @@ export function attributeMap(attributes: readonly SpanAttribute[], size = new Si
 
 /** The span as plain data; throws InvalidArgument naming the field for times that cannot be stored. */
 export function normalizeSpan(span: Span, index: number): NormalizedSpan {
-  const field = `spans[${index}]`;
-  if (!span.startTime) throw invalidField(`${field}.start_time`, "value is required");
-  if (!span.endTime) throw invalidField(`${field}.end_time`, "value is required");
-  const startMicros = micros(span.startTime, `${field}.start_time`);
-  const endMicros = micros(span.endTime, `${field}.end_time`);
-  if (endMicros < startMicros) throw invalidField(`${field}.end_time`, "must not be before start_time");
+  // Field names are built only for an error: this runs for every span of every batch.
+  if (!span.startTime) throw invalidField(`spans[${index}].start_time`, "value is required");
+  if (!span.endTime) throw invalidField(`spans[${index}].end_time`, "value is required");
+  const startMicros = storableMicros(span.startTime) ?? outOfRange(`spans[${index}].start_time`);
+  const endMicros = storableMicros(span.endTime) ?? outOfRange(`spans[${index}].end_time`);
+  if (endMicros < startMicros) throw invalidField(`spans[${index}].end_time`, "must not be before start_time");
 
   const size = new Sizer();
   size.add(span.name.length + (span.status?.message.length ?? 0));
@@ -140,7 +144,7 @@ export function normalizeSpan(span: Span, index: number): NormalizedSpan {
     size.add(event.name.length);
     return {
       name: text(event.name),
-      timeMicros: event.time ? micros(event.time, `${field}.events[${j}].time`) : startMicros,
+      timeMicros: event.time ? (storableMicros(event.time) ?? outOfRange(`spans[${index}].events[${j}].time`)) : startMicros,
       attributes: attributeMap(event.attributes, size),
     };
   });

@@ -55,36 +55,44 @@ interface RedactedText {
   types: readonly string[];
 }
 
+/** Distinct values remembered per attribute key, newest first. */
+const RECENT_PER_KEY = 4;
+
 /**
- * Redacts the strings of ONE batch. An execution's chat spans each carry the conversation so far,
- * and its tool spans the same arguments and results, so a batch repeats the same long strings
- * several times: each distinct string is scanned once and its result reused (redaction is a
- * function of the text and the tenant's rules, which are fixed for the batch). The memo lives
- * as long as the batch.
+ * Redacts the strings of ONE batch. An execution's chat spans can each carry the same
+ * conversation, its tool spans the same arguments and results, and every span the same model and
+ * tool names, so a batch repeats strings under the same attribute key: the last few distinct
+ * values of each key are remembered with their result and reused when a value equals one of them
+ * (redaction is a function of the text and the tenant's rules, which are fixed for the batch).
+ * Keyed by attribute key rather than by the value itself because a Map keyed by the value hashes
+ * every character of every new string, and payload strings are long and new in every batch; a
+ * comparison stops at the first difference. The memo lives as long as the batch.
  */
 export class BatchRedactor {
-  private readonly seen = new Map<string, RedactedText>();
+  private readonly recent = new Map<string, { value: string; result: RedactedText }[]>();
 
   constructor(private readonly redactor: Redactor) {}
 
-  text(value: string): RedactedText {
-    let result = this.seen.get(value);
-    if (result === undefined) {
-      const { text, findings } = this.redactor.redactText(value);
-      result = { text: truncateValue(text), types: findings.length === 0 ? [] : [...new Set(findings.map((f) => f.type))] };
-      this.seen.set(value, result);
-    }
+  /** `value` redacted and cut to the value limit; `key` is the attribute it was found under. */
+  text(key: string, value: string): RedactedText {
+    let values = this.recent.get(key);
+    if (values === undefined) this.recent.set(key, (values = []));
+    for (const seen of values) if (seen.value === value) return seen.result;
+    const { text, findings } = this.redactor.redactText(value);
+    const result = { text: truncateValue(text), types: findings.length === 0 ? [] : [...new Set(findings.map((f) => f.type))] };
+    values.unshift({ value, result });
+    if (values.length > RECENT_PER_KEY) values.pop();
     return result;
   }
 }
 
-function redactStored(value: StoredValue, redactor: BatchRedactor, types: Set<string>): StoredValue {
+function redactStored(key: string, value: StoredValue, redactor: BatchRedactor, types: Set<string>): StoredValue {
   if (typeof value === "string") {
-    const { text, types: found } = redactor.text(value);
+    const { text, types: found } = redactor.text(key, value);
     for (const type of found) types.add(type);
     return text;
   }
-  if (Array.isArray(value)) return value.map((item) => redactStored(item, redactor, types));
+  if (Array.isArray(value)) return value.map((item) => redactStored(key, item, redactor, types));
   return value;
 }
 
@@ -98,11 +106,13 @@ function truncateStored(value: StoredValue): StoredValue {
 function redactMap(map: AttributeMap, redactor: BatchRedactor, types: Set<string>, exempt: ReadonlySet<string>): void {
   for (const key of Object.keys(map)) {
     const value = map[key] as StoredValue;
-    map[key] = exempt.has(key) ? truncateStored(value) : redactStored(value, redactor, types);
+    map[key] = exempt.has(key) ? truncateStored(value) : redactStored(key, value, redactor, types);
   }
 }
 
 const NOTHING_EXEMPT: ReadonlySet<string> = new Set();
+/** The memo key of status messages (no attribute key has a NUL). */
+const STATUS_MESSAGE = "\0status.message";
 
 /**
  * Redacts the span in place before anything of it is stored: attribute values (see
@@ -115,6 +125,6 @@ export function redactSpan(span: NormalizedSpan, redactor: BatchRedactor): Set<s
   const types = new Set<string>();
   redactMap(span.attributes, redactor, types, STRUCTURAL_ATTRIBUTES);
   for (const event of span.events) redactMap(event.attributes, redactor, types, NOTHING_EXEMPT);
-  if (span.statusMessage !== null) span.statusMessage = redactStored(span.statusMessage, redactor, types) as string;
+  if (span.statusMessage !== null) span.statusMessage = redactStored(STATUS_MESSAGE, span.statusMessage, redactor, types) as string;
   return types;
 }

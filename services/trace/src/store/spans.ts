@@ -47,7 +47,7 @@ const INSERT_MISSING_SPANS = preparedStatement(SPAN_ROWS.columns, (db, value) =>
 );
 
 /**
- * Inserts the spans the tenant does not have yet and returns the identities of those inserted;
+ * Inserts the spans the tenant does not have yet and answers which of the given spans it inserted;
  * a span already stored (a re-sent batch) is left untouched. Rows go in (trace, span) order so
  * concurrent batches take their locks in the same order. Runs inside the caller's transaction.
  *
@@ -58,21 +58,27 @@ const INSERT_MISSING_SPANS = preparedStatement(SPAN_ROWS.columns, (db, value) =>
  * concurrent batch holding the same span makes it wait for that batch, as ON CONFLICT would), and
  * the batch goes again with ON CONFLICT DO NOTHING. Nothing is stored twice either way.
  */
-export async function insertSpans(db: Executor, tenantId: string, spans: readonly NormalizedSpan[], encoding: ArrayEncoding): Promise<Set<string>> {
-  if (spans.length === 0) return new Set();
+export async function insertSpans(
+  db: Executor,
+  tenantId: string,
+  spans: readonly NormalizedSpan[],
+  encoding: ArrayEncoding,
+): Promise<(span: NormalizedSpan) => boolean> {
+  if (spans.length === 0) return () => false;
   const ordered = [...spans].sort((a, b) => compare(a.traceId, b.traceId) || compare(a.spanId, b.spanId));
   const values = SPAN_ROWS.values(tenantId, ordered, encoding);
   await sql`savepoint insert_spans`.execute(db);
   try {
     await INSERT_NEW_SPANS(db, values);
     await sql`release savepoint insert_spans`.execute(db);
-    return new Set(ordered.map((span) => spanIdentity(span.traceId, span.spanId)));
+    return () => true;
   } catch (err) {
     if (!isStoredSpan(err)) throw err;
   }
   await sql`rollback to savepoint insert_spans`.execute(db);
   const { rows } = await INSERT_MISSING_SPANS(db, values);
-  return new Set(rows.map((row) => spanIdentity(row.trace_id, row.span_id)));
+  const inserted = new Set(rows.map((row) => spanIdentity(row.trace_id, row.span_id)));
+  return (span) => inserted.has(spanIdentity(span.traceId, span.spanId));
 }
 
 /** A unique violation of the spans' primary key (SQLSTATE 23505; both drivers set `code`). */
