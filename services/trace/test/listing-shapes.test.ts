@@ -164,6 +164,27 @@ describe(`trace listings compiled once per shape (${testBackendFromEnv()})`, () 
     expect(n).toBe(2 * (1 + KEYS.length + (KEYS.length * (KEYS.length - 1)) / 2));
   });
 
+  it("compiles a shape once, and keeps no more shapes than its cap", async () => {
+    let compiles = 0;
+    const statement = compiledByShape((kysely: Kysely<TraceDatabase>, v: { traceId: string; model?: string }) => {
+      compiles++;
+      let q = kysely.selectFrom("traces").select("trace_id").where("trace_id", "=", v.traceId);
+      if (v.model !== undefined) q = q.where("model", "=", v.model);
+      return q;
+    }, 1);
+    const ids = async (values: { traceId: string; model?: string }) => (await db.executeQuery(statement(db, values))).rows.map((r) => r.trace_id);
+    const [a, b] = [traces[0]!, traces[1]!];
+    expect(await ids({ traceId: a.traceId })).toEqual([a.traceId]);
+    expect(await ids({ traceId: b.traceId })).toEqual([b.traceId]);
+    expect(compiles).toBe(1);
+    // A second shape is beyond the cap: compiled for each call, and still right.
+    expect(await ids({ traceId: b.traceId, model: b.model })).toEqual([b.traceId]);
+    expect(await ids({ traceId: b.traceId, model: "none" })).toEqual([]);
+    expect(compiles).toBe(3);
+    expect(await ids({ traceId: a.traceId })).toEqual([a.traceId]);
+    expect(compiles).toBe(3);
+  });
+
   it("refuses a statement that would freeze a value into its shape", () => {
     const statement = compiledByShape((kysely: Kysely<TraceDatabase>, v: { traceId: string }) =>
       kysely.selectFrom("traces").select("trace_id").where("trace_id", "=", `${v.traceId}`),

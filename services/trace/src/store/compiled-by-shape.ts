@@ -11,6 +11,9 @@ interface Shape<R> {
   parameterNames: readonly string[];
 }
 
+/** How many shapes of one statement an executor keeps (see compiledByShape). */
+export const DEFAULT_MAX_SHAPES = 256;
+
 /**
  * A statement kysely builds and compiles once per shape instead of on every call: building and
  * compiling a trace listing (select parsing, the schema transformer, freezing every node) costs
@@ -19,9 +22,14 @@ interface Shape<R> {
  * when compiling, it gets placeholders instead of values, and every parameter of the compiled
  * statement must be one of them (anything else is an error, so a value cannot be frozen into a
  * shape). Each call then gets the shape's text with its own values as the parameters.
- * Shapes are kept per executor, since its plugins (the schema) are part of the text.
+ * Shapes are kept per executor, since its plugins (the schema) are part of the text, and at most
+ * `maxShapes` of them: the filters a caller combines choose the shape, so an unbounded cache
+ * could be grown at will (beyond the cap a shape is compiled for the one call, as before).
  */
-export function compiledByShape<E extends object, V extends object, R>(build: (db: E, values: V) => Compilable<R>): (db: E, values: V) => CompiledQuery<R> {
+export function compiledByShape<E extends object, V extends object, R>(
+  build: (db: E, values: V) => Compilable<R>,
+  maxShapes = DEFAULT_MAX_SHAPES,
+): (db: E, values: V) => CompiledQuery<R> {
   const shapes = new WeakMap<E, Map<string, Shape<R>>>();
   return (db, input) => {
     const values = input as Readonly<Record<string, unknown>>;
@@ -32,7 +40,10 @@ export function compiledByShape<E extends object, V extends object, R>(build: (d
     let ofExecutor = shapes.get(db);
     if (!ofExecutor) shapes.set(db, (ofExecutor = new Map()));
     let shape = ofExecutor.get(key);
-    if (!shape) ofExecutor.set(key, (shape = compileShape(build, db, given)));
+    if (!shape) {
+      shape = compileShape(build, db, given);
+      if (ofExecutor.size < maxShapes) ofExecutor.set(key, shape);
+    }
     return { ...shape.compiled, queryId: createQueryId(), parameters: shape.parameterNames.map((name) => values[name]) };
   };
 }
