@@ -9,6 +9,12 @@ export const INGEST_SEMI_SPACE_MIB = 64;
 
 const FLAG = "--max-semi-space-size";
 
+/** Whether the command line runs the trace service on its own (`serve --service trace`). */
+export function servesIngest(args: readonly string[]): boolean {
+  if (args[0] !== "serve") return false;
+  return args.some((arg, i) => arg === "--service=trace" || (arg === "--service" && args[i + 1] === "trace"));
+}
+
 /** Whether this process was started with a young-generation size, on its command line or in NODE_OPTIONS. */
 export function hasSemiSpaceSize(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
   return [...execArgv, ...(nodeOptions ?? "").split(/\s+/)].some((arg) => arg === FLAG || arg.startsWith(`${FLAG}=`));

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
-import { hasSemiSpaceSize, INGEST_SEMI_SPACE_MIB } from "../src/young-generation.js";
+import { hasSemiSpaceSize, INGEST_SEMI_SPACE_MIB, servesIngest } from "../src/young-generation.js";
 import { freePorts, runClasper, spawnClasper, tryConnect, type ClasperProcess } from "./support/processes.js";
 
 /** Live child processes of `pid` (Linux /proc). */
@@ -49,6 +49,15 @@ describe("young generation of the trace service", () => {
     expect(hasSemiSpaceSize(["--max-semi-space-size=32"], undefined)).toBe(true);
     expect(hasSemiSpaceSize([], "--enable-source-maps  --max-semi-space-size=8")).toBe(true);
     expect(hasSemiSpaceSize([], "--max-semi-space-size 8")).toBe(true);
+  });
+
+  it("relaunches only `serve --service trace`, in either option form", () => {
+    expect(servesIngest(["serve", "--service", "trace"])).toBe(true);
+    expect(servesIngest(["serve", "--service=trace"])).toBe(true);
+    expect(servesIngest(["serve"])).toBe(false);
+    expect(servesIngest(["serve", "--service", "runtime"])).toBe(false);
+    expect(servesIngest(["serve", "--service", "gateway", "trace"])).toBe(false);
+    expect(servesIngest(["migrate", "--service", "trace"])).toBe(false);
   });
 
   it("answers for the relaunched service: its refusal and exit code come through", async () => {
