@@ -9,6 +9,13 @@ export const INGEST_SEMI_SPACE_MIB = 64;
 
 const FLAG = "--max-semi-space-size";
 
+/** Whether the command line (after `clasper`) is `serve --service trace`, the process that ingests spans. */
+export function servesIngest(args: readonly string[]): boolean {
+  if (args[0] !== "serve") return false;
+  const at = args.indexOf("--service");
+  return (at >= 0 && args[at + 1] === "trace") || args.includes("--service=trace");
+}
+
 /** Whether this process was started with a young-generation size, on its command line or in NODE_OPTIONS. */
 export function hasSemiSpaceSize(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
   return [...execArgv, ...(nodeOptions ?? "").split(/\s+/)].some((arg) => arg === FLAG || arg.startsWith(`${FLAG}=`));
