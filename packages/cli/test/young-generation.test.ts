@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
-import { hasSemiSpaceSize, INGEST_SEMI_SPACE_MIB } from "../src/young-generation.js";
+import { hasSemiSpaceSize, INGEST_SEMI_SPACE_MIB, servesIngest } from "../src/young-generation.js";
 import { freePorts, runClasper, spawnClasper, tryConnect, type ClasperProcess } from "./support/processes.js";
 
 /** Live child processes of `pid` (Linux /proc). */
@@ -43,6 +43,12 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
 const SIZE = `--max-semi-space-size=${INGEST_SEMI_SPACE_MIB}`;
 
 describe("young generation of the trace service", () => {
+  it("relaunches only the process that serves span ingest", () => {
+    expect(servesIngest(["serve", "--service", "trace"])).toBe(true);
+    expect(servesIngest(["serve", "--service=trace"])).toBe(true);
+    for (const args of [["serve"], ["serve", "--service", "gateway"], ["migrate"], ["serve", "--service"], ["init", "--service", "trace"]]) expect(servesIngest(args)).toBe(false);
+  });
+
   it("recognises a size given on the command line or in NODE_OPTIONS", () => {
     expect(hasSemiSpaceSize([], undefined)).toBe(false);
     expect(hasSemiSpaceSize(["--max-old-space-size=512"], "--max-semi-space-sizes")).toBe(false);
