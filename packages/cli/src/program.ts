@@ -1,4 +1,4 @@
-// The clasper command line (bin.ts decides first whether this process must be relaunched).
+/** The `clasper` command line: bin.ts loads it once the process runs with the right V8 flags. */
 import { Command, Option } from "commander";
 import { createLogger } from "@clasper/telemetry";
 import { exitOnSignals, failStartup, isServiceName, runService, SERVICE_NAMES } from "@clasper/service-kit";
@@ -7,6 +7,7 @@ import { initWorkspace } from "./init.js";
 import { migrateCommand } from "./migrate.js";
 import { SERVICE_MODULES } from "./modules.js";
 import { serveAll } from "./serve-all.js";
+import { followParent } from "./young-generation.js";
 
 const program = new Command();
 program.name("clasper").description("Production runtime for AI agents in multi-tenant SaaS backends").version(CLASPER_VERSION);
@@ -30,6 +31,8 @@ program
       return;
     }
     if (!isServiceName(options.service)) throw new Error(`unknown service ${options.service}`);
+    // bin.ts relaunched the trace service with its young generation; stop with the process that did.
+    if (options.service === "trace") followParent();
     const running = await runService(SERVICE_MODULES[options.service]);
     exitOnSignals(running.stop, logger);
   });

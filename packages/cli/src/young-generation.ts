@@ -9,10 +9,11 @@ export const INGEST_SEMI_SPACE_MIB = 64;
 
 const FLAG = "--max-semi-space-size";
 
-/** Whether the command line runs the trace service on its own (`serve --service trace`). */
+/** Whether the command line (after `clasper`) is `serve --service trace`, the process that ingests spans. */
 export function servesIngest(args: readonly string[]): boolean {
   if (args[0] !== "serve") return false;
-  return args.some((arg, i) => arg === "--service=trace" || (arg === "--service" && args[i + 1] === "trace"));
+  const at = args.indexOf("--service");
+  return (at >= 0 && args[at + 1] === "trace") || args.includes("--service=trace");
 }
 
 /** Whether this process was started with a young-generation size, on its command line or in NODE_OPTIONS. */

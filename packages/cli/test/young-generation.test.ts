@@ -43,21 +43,18 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
 const SIZE = `--max-semi-space-size=${INGEST_SEMI_SPACE_MIB}`;
 
 describe("young generation of the trace service", () => {
+  it("relaunches only the process that serves span ingest", () => {
+    expect(servesIngest(["serve", "--service", "trace"])).toBe(true);
+    expect(servesIngest(["serve", "--service=trace"])).toBe(true);
+    for (const args of [["serve"], ["serve", "--service", "gateway"], ["migrate"], ["serve", "--service"], ["init", "--service", "trace"]]) expect(servesIngest(args)).toBe(false);
+  });
+
   it("recognises a size given on the command line or in NODE_OPTIONS", () => {
     expect(hasSemiSpaceSize([], undefined)).toBe(false);
     expect(hasSemiSpaceSize(["--max-old-space-size=512"], "--max-semi-space-sizes")).toBe(false);
     expect(hasSemiSpaceSize(["--max-semi-space-size=32"], undefined)).toBe(true);
     expect(hasSemiSpaceSize([], "--enable-source-maps  --max-semi-space-size=8")).toBe(true);
     expect(hasSemiSpaceSize([], "--max-semi-space-size 8")).toBe(true);
-  });
-
-  it("relaunches only `serve --service trace`, in either option form", () => {
-    expect(servesIngest(["serve", "--service", "trace"])).toBe(true);
-    expect(servesIngest(["serve", "--service=trace"])).toBe(true);
-    expect(servesIngest(["serve"])).toBe(false);
-    expect(servesIngest(["serve", "--service", "runtime"])).toBe(false);
-    expect(servesIngest(["serve", "--service", "gateway", "trace"])).toBe(false);
-    expect(servesIngest(["migrate", "--service", "trace"])).toBe(false);
   });
 
   it("answers for the relaunched service: its refusal and exit code come through", async () => {

@@ -22,11 +22,15 @@ describe("the combined anchor", () => {
 
   it("matches a text exactly when some detector's own anchor does, for every detector set", () => {
     const sets = [DETECTOR_NAMES, ...DETECTOR_NAMES.map((name) => [name]), ["email", "phone"], ["credit_card", "iban", "us_ssn"]] as const;
+    const disagreements: string[] = [];
     for (const names of sets) {
       const detectors = detectorsFor(names);
       const any = anyAnchorOf(detectors)!;
-      for (const text of texts) expect(any.test(text), `${names.join(",")}: ${JSON.stringify(text)}`).toBe(detectors.some((d) => d.anchor.test(text)));
+      for (const text of texts) {
+        if (any.test(text) !== detectors.some((d) => d.anchor.test(text))) disagreements.push(`${names.join(",")}: ${JSON.stringify(text)}`);
+      }
     }
+    expect(disagreements).toEqual([]);
   });
 
   it("finds every anchor-bearing fragment and nothing in plain prose", () => {

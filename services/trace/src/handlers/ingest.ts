@@ -106,6 +106,7 @@ export class IngestHandlers {
  * The handler with its redaction rules source: governance's GetRedactionRules through the peer
  * client. The hash strategy's salt derives from CLASPER_INTERNAL_SECRET (per tenant); without one
  * (one-process dev mode) a per-process random secret is used, so hashes are stable only until restart.
+ * `kind` decides how a batch's rows travel to the database (store/recordset.ts).
  */
 export function createIngestHandlers(db: Kysely<TraceDatabase>, kind: DatabaseKind, deps: Pick<ServiceDeps, "peers" | "logger" | "env">): IngestHandlers {
   const redactors = createTenantRedactors({

@@ -4,14 +4,14 @@ import { isoMicros } from "../ingest/normalize.js";
 
 /*
  * A batch of rows sent as ONE array parameter per column and read back with
- * `select unnest($1::text[]), unnest($2::smallint[]), ...`: one statement per batch whatever its
- * size, and nothing for PostgreSQL to parse. The unnests are in the select list, where PostgreSQL
- * steps through the arrays together (ProjectSet); in FROM it would first copy every row into a
- * tuplestore (~10% of the backend's CPU on span ingest). On PostgreSQL the arrays go in the binary format (array_send's
- * layout: a header, then each element's length and bytes), so array_recv copies each value out;
- * the previous single jsonb document made PostgreSQL lex and unescape every attribute value, about
- * a third of its CPU on span ingest (docs/PERFORMANCE.md, "Span ingest"). The pg driver sends a
- * Buffer parameter in the binary format as it is.
+ * `select $1, unnest($2::text[]), unnest($3::smallint[]), ...`: one statement per batch whatever
+ * its size, and nothing for PostgreSQL to parse. On PostgreSQL each array goes in the binary
+ * format (array_send's layout: a header, then each element's length and bytes), which the pg
+ * driver sends as it is for a Buffer parameter, so array_recv copies values out; the single jsonb
+ * document this replaced made PostgreSQL lex and unescape every attribute value, about a third of
+ * its CPU on span ingest (docs/PERFORMANCE.md, "Span ingest"). The unnests are in the select list,
+ * where PostgreSQL steps through the arrays together (ProjectSet); in FROM it would first copy
+ * every row into a tuplestore (~10% of the backend's CPU on span ingest).
  *
  * PGlite's driver writes every parameter itself in the text format, so there the arrays are
  * plain JavaScript arrays, which it writes as array literals. Same statement, same rows.
