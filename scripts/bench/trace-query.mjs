@@ -252,12 +252,16 @@ async function serve(checkout, port, dataDir, profile = []) {
   });
 }
 
-/** Server CPU ms per request of `calls` (one per server), measured in alternating rounds of `seconds` each. */
-async function sideBySide(calls, seconds, rounds = 2) {
+/**
+ * Server CPU ms per request of `calls` (one per server), measured in alternating rounds of
+ * `seconds` each after one unmeasured round (both servers equally warm for this filter).
+ */
+async function sideBySide(calls, seconds, rounds = 3) {
   const totals = calls.map(() => ({ cpu: 0, n: 0 }));
   const saved = connections;
   connections = 1;
   try {
+    for (const { once } of calls) await measure(once, seconds);
     for (let round = 0; round < rounds; round++) {
       for (const [i, { once, pid }] of calls.entries()) {
         const before = cpuSeconds(pid);
@@ -342,7 +346,6 @@ try {
       const compareCall = async () => {
         await get(query, compared.port);
       };
-      await measure(compareCall, 1);
       side = await sideBySide([{ once: apiCall, pid: system.child.pid }, { once: compareCall, pid: compared.system.child.pid }], duration / 4);
     }
     results.push({ scenario, base, api, side, total: apiFirst.total ?? 0 });
