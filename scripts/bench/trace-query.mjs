@@ -1,5 +1,6 @@
 // `pnpm bench trace-query [--postgres ADMIN_URL] [--traces N] [--duration S] [--connections C]
-//                         [--tenant T] [--only REGEX] [--keep] [--reuse] [--database NAME] [--cpu-prof DIR]`
+//                         [--tenant T] [--only REGEX] [--keep] [--reuse] [--database NAME] [--cpu-prof DIR]
+//                         [--compare ROOT]`
 // What listing traces costs at scale: N traces (default 1,000,000) over four tenants are generated
 // with SQL into a database of their own (clasper_bench_traces unless --database names another,
 // created and dropped through the admin URL), then GET /traces is measured through the
@@ -12,7 +13,10 @@
 // to PostgreSQL with `pg`, so the ratio is the API's own overhead. Measured for the largest
 // tenant (60% of the traces) unless --tenant names another (bench-d holds 5%). --keep leaves the
 // generated database behind and --reuse measures a kept one (the server still migrates it, so
-// new indexes get built) instead of generating it again.
+// new indexes get built) instead of generating it again. --compare ROOT also serves the same
+// database from another built checkout (e.g. the commit before a change) and measures both in
+// alternating rounds, one request at a time: on a machine shared with other work, CPU per request
+// of two builds is only comparable when measured side by side.
 import { parseArgs } from "node:util";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -37,11 +41,13 @@ const { values } = parseArgs({
     only: { type: "string" },
     // Writes a V8 CPU profile of the server process to DIR (open it in Chrome DevTools).
     "cpu-prof": { type: "string" },
+    // Root of another built checkout to measure side by side with this one.
+    compare: { type: "string" },
   },
 });
 const total = Number(values.traces);
 const duration = Number(values.duration);
-const connections = Number(values.connections);
+let connections = Number(values.connections);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 const secret = "bench-secret-that-is-long-enough-0123456789abcdef";
 const database = values.database;
@@ -237,20 +243,50 @@ async function prepareDatabase() {
   return true;
 }
 
+/** `clasper serve` of the checkout at `checkout` on the bench database; `profile`: extra node flags. */
+async function serve(checkout, port, dataDir, profile = []) {
+  return startChild(process.execPath, [...profile, path.join(checkout, "packages/cli/dist/bin.js"), "serve"], {
+    env: { CLASPER_PORT: String(port), CLASPER_HOST: "127.0.0.1", CLASPER_DATA_DIR: dataDir, CLASPER_AUTH_JWT_SECRET: secret, LOG_LEVEL: "warn", NODE_ENV: "production", DATABASE_URL: benchUrl },
+    url: `http://127.0.0.1:${port}/healthz`,
+    timeoutMs: 600_000,
+  });
+}
+
+/**
+ * Server CPU ms per request of `calls` (one per server), measured in alternating rounds of
+ * `seconds` each after one unmeasured round (both servers equally warm for this filter).
+ */
+async function sideBySide(calls, seconds, rounds = 3) {
+  const totals = calls.map(() => ({ cpu: 0, n: 0 }));
+  const saved = connections;
+  connections = 1;
+  try {
+    for (const { once } of calls) await measure(once, seconds);
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, { once, pid }] of calls.entries()) {
+        const before = cpuSeconds(pid);
+        const { n } = await measure(once, seconds);
+        totals[i].cpu += cpuSeconds(pid) - before;
+        totals[i].n += n;
+      }
+    }
+  } finally {
+    connections = saved;
+  }
+  return totals.map(({ cpu, n }) => (cpu * 1000) / n);
+}
+
 const mustSeed = await prepareDatabase();
 const port = await freePort();
 const dataDir = await mkdtemp(path.join(tmpdir(), "clasper-bench-"));
 let system;
+let compared;
 const pool = new pg.Pool({ connectionString: benchUrl, max: 20, application_name: BASELINE_APP });
 const monitor = new pg.Client({ connectionString: benchUrl, application_name: "trace-query-monitor" });
 try {
   // The server migrates the empty (or kept) database on start; the traces are generated afterwards.
   const profile = values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : [];
-  system = await startChild(process.execPath, [...profile, path.join(root, "packages/cli/dist/bin.js"), "serve"], {
-    env: { CLASPER_PORT: String(port), CLASPER_HOST: "127.0.0.1", CLASPER_DATA_DIR: dataDir, CLASPER_AUTH_JWT_SECRET: secret, LOG_LEVEL: "warn", NODE_ENV: "production", DATABASE_URL: benchUrl },
-    url: `http://127.0.0.1:${port}/healthz`,
-    timeoutMs: 600_000,
-  });
+  system = await serve(root, port, dataDir, profile);
   await monitor.connect();
   const seedStarted = performance.now();
   if (mustSeed) {
@@ -262,11 +298,13 @@ try {
   const seedSeconds = (performance.now() - seedStarted) / 1000;
   const tenantRows = (await monitor.query("select count(*)::int as n from trace.traces where tenant_id = $1", [tenant])).rows[0].n;
   const load = (await readFile("/proc/loadavg", "utf8").catch(() => "n/a")).split(" ").slice(0, 3).join(" ");
+  if (values.compare) compared = { port: await freePort(), dataDir: await mkdtemp(path.join(tmpdir(), "clasper-bench-")) };
+  if (compared) compared.system = await serve(path.resolve(values.compare), compared.port, compared.dataDir);
 
   const token = await new SignJWT({ tenant_id: tenant, user_id: "bench", roles: ["admin"] }).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setExpirationTime("2h").sign(new TextEncoder().encode(secret));
   const headers = { authorization: `Bearer ${token}` };
-  const get = async (query) => {
-    const res = await fetch(`http://127.0.0.1:${port}/traces${query ? `?${query}` : ""}`, { headers });
+  const get = async (query, at = port) => {
+    const res = await fetch(`http://127.0.0.1:${at}/traces${query ? `?${query}` : ""}`, { headers });
     const body = await res.text();
     if (res.status !== 200) throw new Error(`GET /traces?${query}: HTTP ${res.status} ${body.slice(0, 200)}`);
     return body;
@@ -284,7 +322,8 @@ try {
     }
     const statement = await statementOf(scenario, index, after);
     // The baseline must answer what the API answers: the same page and the same capped total.
-    const apiFirst = JSON.parse(await get(query));
+    const apiFirstText = await get(query);
+    const apiFirst = JSON.parse(apiFirstText);
     const sqlFirst = await pool.query(statement);
     const sqlIds = sqlFirst.rows.slice(0, scenario.limit ?? 50).map((r) => r.trace_id);
     if (JSON.stringify((apiFirst.traces ?? []).map((t) => t.trace_id)) !== JSON.stringify(sqlIds) || Number(apiFirst.total ?? 0) !== Number(sqlFirst.rows[0]?.total_capped ?? apiFirst.total ?? 0)) {
@@ -301,10 +340,18 @@ try {
     await measure(baselineCall, 1);
     const base = await measureWithCpu(baselineCall, duration, { monitor, baseline: true });
     const api = await measureWithCpu(apiCall, duration, { monitor, baseline: false, serverPid: system.child.pid });
-    results.push({ scenario, base, api, total: apiFirst.total ?? 0 });
+    let side;
+    if (compared) {
+      if ((await get(query, compared.port)) !== apiFirstText) throw new Error(`${scenario.name}: --compare answers differently`);
+      const compareCall = async () => {
+        await get(query, compared.port);
+      };
+      side = await sideBySide([{ once: apiCall, pid: system.child.pid }, { once: compareCall, pid: compared.system.child.pid }], duration / 4);
+    }
+    results.push({ scenario, base, api, side, total: apiFirst.total ?? 0 });
   }
 
-  console.log(`\ncommand: pnpm bench trace-query --traces ${total} --duration ${duration} --connections ${connections}${tenant === "bench-a" ? "" : ` --tenant ${tenant}`}${values.only ? ` --only '${values.only}'` : ""}${values.reuse ? " --reuse" : ""}${database === "clasper_bench_traces" ? "" : ` --database ${database}`}`);
+  console.log(`\ncommand: pnpm bench trace-query --traces ${total} --duration ${duration} --connections ${connections}${tenant === "bench-a" ? "" : ` --tenant ${tenant}`}${values.only ? ` --only '${values.only}'` : ""}${values.reuse ? " --reuse" : ""}${database === "clasper_bench_traces" ? "" : ` --database ${database}`}${values.compare ? ` --compare ${values.compare}` : ""}`);
   console.log(
     `PostgreSQL (${database}), node ${process.version}, ${total.toLocaleString("en")} traces ${mustSeed ? `seeded in ${seedSeconds.toFixed(0)} s` : "reused"}, ` +
       `tenant ${tenant} holds ${tenantRows.toLocaleString("en")}; page size 50 unless shown; ${connections} concurrent requests, ${duration} s per run; load average ${load}\n`,
@@ -316,12 +363,20 @@ try {
       `| ${scenario.name} | ${matches} | ${api.rps.toFixed(0)} | ${fmt(api.p50)} | ${fmt(api.p95)} | ${fmt(api.p99)} | ${fmt(api.serverCpuMs)} | ${fmt(api.dbCpuMs)} | ${fmt(base.p50)} | ${fmt(base.p95)} | ${fmt(base.dbCpuMs)} | ${(api.p95 / base.p95).toFixed(2)}× |`,
     );
   }
+  if (compared) {
+    console.log(`\nSide by side with --compare ${values.compare} (alternating rounds, one request at a time; server CPU ms per request):\n`);
+    console.log("| GET /traces filter | this build | --compare build | this / compare |");
+    console.log("|---|---|---|---|");
+    for (const { scenario, side } of results) console.log(`| ${scenario.name} | ${fmt(side[0])} | ${fmt(side[1])} | ${(side[0] / side[1]).toFixed(2)}× |`);
+  }
   const worst = Math.max(...results.map((r) => r.api.p95));
   console.log(`\nworst API p95: ${fmt(worst)} ms (target ≤ 50 ms): ${worst <= 50 ? "met" : "NOT met"}`);
 } finally {
   await monitor.end().catch(() => {});
   await pool.end();
   if (system) await system.stop();
+  if (compared?.system) await compared.system.stop();
   await rm(dataDir, { recursive: true, force: true });
+  if (compared) await rm(compared.dataDir, { recursive: true, force: true });
   if (!values.keep) await admin(`drop database if exists ${database} with (force)`);
 }
