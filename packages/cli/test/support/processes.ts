@@ -136,8 +136,12 @@ export function spawnClasper(label: string, args: string[], env: Record<string, 
   };
 }
 
-/** Runs the CLI to completion (for start-up refusals); kills it if it outlives `timeoutMs`. */
-export async function runClasper(args: string[], env: Record<string, string>, timeoutMs = 15_000): Promise<ExitStatus & { stdout: string; stderr: string }> {
+/**
+ * Runs the CLI to completion (for start-up refusals); kills it if it outlives `timeoutMs`. The
+ * guard is for a hung process, not a speed limit: a refusal loads the whole CLI first, and several
+ * run at once on a loaded 2-core machine took more than 15 s.
+ */
+export async function runClasper(args: string[], env: Record<string, string>, timeoutMs = 50_000): Promise<ExitStatus & { stdout: string; stderr: string }> {
   const proc = spawnClasper(`clasper ${args.join(" ")}`, args, env);
   const timer = setTimeout(() => proc.child.kill("SIGKILL"), timeoutMs);
   const result = await proc.exited;
