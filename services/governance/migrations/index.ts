@@ -8,8 +8,9 @@ import * as auditAppendFunction from "./20261126020000_audit_append_function.js"
 import * as budgetBatchFunctions from "./20261127000000_budget_batch_functions.js";
 import * as budgetBatchCall from "./20261127010000_budget_batch_call.js";
 import * as budgetDomains from "./20261127020000_budget_domains.js";
+import * as reservationKeyLookups from "./20261128000000_reservation_key_lookups.js";
 
-/** Every migration of the governance service, in order (none yet: its RPCs answer Unimplemented). */
+/** Every migration of the governance service, in order. */
 export const migrations: Record<string, Migration> = {
   "20261124020000_budgets": budgets,
   "20261124021000_audit_log": auditLog,
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   "20261127000000_budget_batch_functions": budgetBatchFunctions,
   "20261127010000_budget_batch_call": budgetBatchCall,
   "20261127020000_budget_domains": budgetDomains,
+  "20261128000000_reservation_key_lookups": reservationKeyLookups,
 };
