@@ -54,20 +54,20 @@ const OUTPUT_COLUMNS = Object.keys(RESERVATION_OUTPUTS) as (keyof typeof RESERVA
 /** `out execution_id text, …` (the OUT parameters of budget_settle). */
 const outParameters = sql.raw(OUTPUT_COLUMNS.map((column) => `out ${column} ${RESERVATION_OUTPUTS[column]}`).join(", "));
 /** `execution_id text, …` (a RETURNS TABLE column list). */
-const tableColumns = sql.raw(OUTPUT_COLUMNS.map((column) => `${column} ${RESERVATION_OUTPUTS[column]}`).join(", "));
+export const tableColumns = sql.raw(OUTPUT_COLUMNS.map((column) => `${column} ${RESERVATION_OUTPUTS[column]}`).join(", "));
 /** `alias.execution_id, …`, or typed nulls without an alias (an item without a reservation). */
-function outputsOf(alias?: string) {
+export function outputsOf(alias?: string) {
   return sql.raw(OUTPUT_COLUMNS.map((column) => (alias ? `${alias}.${column}` : `null::${RESERVATION_OUTPUTS[column]}`)).join(", "));
 }
 /** `execution_id := r.execution_id; …` (the budget_settle body's answer from a record). */
-function assignOutputs(record: string) {
+export function assignOutputs(record: string) {
   return sql.raw(OUTPUT_COLUMNS.map((column) => `${column} := ${record}.${column};`).join("\n      "));
 }
 /** `execution_id := null; …` */
-const clearOutputs = sql.raw(OUTPUT_COLUMNS.map((column) => `${column} := null;`).join(" "));
+export const clearOutputs = sql.raw(OUTPUT_COLUMNS.map((column) => `${column} := null;`).join(" "));
 
 /** Settings of every batch function (see above). */
-const batchSettings = sql.raw(`
+export const batchSettings = sql.raw(`
     language plpgsql
     set search_path from current
     set plan_cache_mode = force_generic_plan

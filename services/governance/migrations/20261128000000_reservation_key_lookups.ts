@@ -1,4 +1,5 @@
 import { sql, type Kysely } from "kysely";
+import { assignOutputs, batchSettings, clearOutputs, outputsOf, tableColumns } from "./20261127000000_budget_batch_functions.js";
 
 // Frozen in time: later changes get a new migration, never an edit here.
 //
@@ -21,47 +22,6 @@ import { sql, type Kysely } from "kysely";
 //   LIMIT 1 (a subquery with a limit is not merged into the join, so the items drive and each
 //   lookup is the key's), and update the row they found by its ctid (the tenant's budget row lock,
 //   taken first, keeps the row from changing in between). Their logic is otherwise unchanged.
-
-/** The reservation columns settle and release return, with their types. */
-const RESERVATION_OUTPUTS = {
-  execution_id: "text",
-  trace_id: "text",
-  amount_micros: "int8",
-  status: "text",
-  created_at: "timestamptz",
-  expires_at: "timestamptz",
-  closed_at: "timestamptz",
-  release_reason: "text",
-  actual_micros: "int8",
-  spent_after_micros: "int8",
-  remaining_after_micros: "int8",
-  warning: "text",
-  threshold_crossed: "boolean",
-  exceeded: "boolean",
-} as const;
-const OUTPUT_COLUMNS = Object.keys(RESERVATION_OUTPUTS) as (keyof typeof RESERVATION_OUTPUTS)[];
-
-/** `execution_id text, …` (a RETURNS TABLE column list). */
-const tableColumns = sql.raw(OUTPUT_COLUMNS.map((column) => `${column} ${RESERVATION_OUTPUTS[column]}`).join(", "));
-/** `alias.execution_id, …`, or typed nulls without an alias (an item without a reservation). */
-function outputsOf(alias?: string) {
-  return sql.raw(OUTPUT_COLUMNS.map((column) => (alias ? `${alias}.${column}` : `null::${RESERVATION_OUTPUTS[column]}`)).join(", "));
-}
-/** `execution_id := r.execution_id; …` (the budget_settle body's answer from a record). */
-function assignOutputs(record: string) {
-  return sql.raw(OUTPUT_COLUMNS.map((column) => `${column} := ${record}.${column};`).join("\n      "));
-}
-/** `execution_id := null; …` */
-const clearOutputs = sql.raw(OUTPUT_COLUMNS.map((column) => `${column} := null;`).join(" "));
-
-/** Settings of every batch function (see above). */
-const batchSettings = sql.raw(`
-    language plpgsql
-    set search_path from current
-    set plan_cache_mode = force_generic_plan
-    set enable_seqscan = off
-    set enable_hashjoin = off
-    set enable_mergejoin = off`);
 
 /** One reservation by its key, with its ctid as row_id, for `cross join lateral (…)` from `items`. */
 function keyLookup(items: string) {
