@@ -1,15 +1,20 @@
 /**
  * Test database helpers (`@clasper/db/testing`), per STYLE "Tests":
- * - PostgreSQL: a template database `<name>_template` migrated once per run in vitest's
- *   globalSetup (rebuilt only when the migrations changed), then one
- *   `CREATE DATABASE … TEMPLATE <name>_template` per test file — a copy costs milliseconds where
- *   re-running migrations costs seconds.
+ * - PostgreSQL: a template database `<name>_template_<version>` migrated once in vitest's
+ *   globalSetup (reused while its migrations are unchanged), then one
+ *   `CREATE DATABASE … TEMPLATE <name>_template_<version>` per test file — a copy costs
+ *   milliseconds where re-running migrations costs seconds.
  * - PGlite: the same migrate function runs once on an in-memory instance whose data directory is
- *   dumped to a tarball; each test file starts its own in-memory instance from that tarball.
+ *   dumped to a tarball (`<name>.<version>.tar.gz` in the temp dir); each test file starts its own
+ *   in-memory instance from that tarball.
+ * The version is a hash of the migrations, so checkouts with different migrations that share one
+ * PostgreSQL server (or one temp dir) each copy their own template instead of rebuilding a shared
+ * one under each other. globalSetup passes the version to the test files in an environment
+ * variable (vitest starts their processes after it); versions unused for a day are removed.
  * The backend comes from CLASPER_TEST_DB (`postgres` | `pglite`, default `pglite`).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql, type Kysely, type Migration } from "kysely";
@@ -64,13 +69,14 @@ export async function isPostgresReachable(url: string = testDatabaseUrl(), timeo
 }
 
 export interface TemplateSpec {
-  /** Lowercase identifier; the template is `<name>_template`, fresh copies `<name>_<pid>_<hex>`. */
+  /** Lowercase identifier; the template is `<name>_template_<version>`, fresh copies `<name>_<pid>_<hex>`. */
   name: string;
   /** Brings an empty database to the state every test file starts from (usually migrateSchema). */
   migrate: (db: Database) => Promise<void>;
   /**
    * The migrations `migrate` applies, keyed by schema. Their names and source text are hashed; the
    * template is reused while the hash matches. Without it the template is rebuilt every run.
+   * (Only each migration's own `up` and `down` are hashed, not helpers they call.)
    */
   migrations?: Readonly<Record<string, Readonly<Record<string, Migration>>>>;
   /** Backends to prepare; default the one CLASPER_TEST_DB selects. */
@@ -85,10 +91,12 @@ export interface TemplateSpec {
 export async function setupTemplate(spec: TemplateSpec): Promise<() => Promise<void>> {
   validateName(spec.name);
   const hash = spec.migrations ? migrationsHash(spec.migrations) : undefined;
+  const version = hash === undefined ? "unversioned" : hash.slice(0, 16);
   for (const backend of spec.backends ?? [testBackendFromEnv()]) {
-    if (backend === "postgres") await setupPostgresTemplate(spec, hash);
-    else await setupPgliteTemplate(spec, hash);
+    if (backend === "postgres") await setupPostgresTemplate(spec, hash, version);
+    else await setupPgliteTemplate(spec, hash, version);
   }
+  process.env[templateVersionVariable(spec.name)] = version;
   return async () => {};
 }
 
@@ -108,7 +116,9 @@ export async function freshDatabase(
 ): Promise<FreshDatabase> {
   validateName(name);
   const backend = options.backend ?? testBackendFromEnv();
-  return backend === "postgres" ? freshPostgresDatabase(name) : freshPgliteDatabase(name);
+  const version = process.env[templateVersionVariable(name)];
+  if (version === undefined) throw new Error(`no template for "${name}" in this run; call setupTemplate({ name: "${name}" }) in globalSetup`);
+  return backend === "postgres" ? freshPostgresDatabase(name, version) : freshPgliteDatabase(name, version);
 }
 
 /** The suite hooks of the test runner (vitest's `beforeAll`/`afterAll` fit), passed in so this module imports none. */
@@ -142,17 +152,19 @@ export function useFreshDatabase(
 /** First key of the template advisory lock; the second is hashtext(template name). */
 const TEMPLATE_LOCK_CLASS = 0x54706c74; // "Tplt"
 const HASH_COMMENT_PREFIX = "clasper-template-hash:";
+/** Templates of other versions are dropped once unused for this long (a parallel checkout may still copy them). */
+const STALE_TEMPLATE_MS = 24 * 60 * 60 * 1000;
 
-async function setupPostgresTemplate(spec: TemplateSpec, hash: string | undefined): Promise<void> {
+async function setupPostgresTemplate(spec: TemplateSpec, hash: string | undefined, version: string): Promise<void> {
   const url = testDatabaseUrl();
   const probe = await probePostgres(url);
   if (!probe.reachable) {
     throw new Error(`PostgreSQL test backend requested but unreachable (${probe.reason}); run scripts/ci-postgres.sh`);
   }
-  const template = templateName(spec.name);
-  // Exclusive lock: parallel test runs would otherwise drop the template under each other.
+  const template = templateName(spec.name, version);
+  // Exclusive lock: parallel test runs of the same version would otherwise drop the template under each other.
   await withTemplateLock(url, template, "exclusive", async (admin) => {
-    if (hash !== undefined && (await templateComment(admin, template)) === HASH_COMMENT_PREFIX + hash) return;
+    if (hash !== undefined && (await templateComment(admin, template))?.startsWith(`${HASH_COMMENT_PREFIX}${hash} `)) return;
     await sql`drop database if exists ${sql.id(template)} with (force)`.execute(admin);
     await sql`create database ${sql.id(template)}`.execute(admin);
     const db = createPostgresDatabase(withDatabaseName(url, template), { poolMax: 2 });
@@ -163,14 +175,40 @@ async function setupPostgresTemplate(spec: TemplateSpec, hash: string | undefine
       await db.close();
     }
     // Written last: a failed migrate leaves no hash, so the next run rebuilds.
-    const comment = HASH_COMMENT_PREFIX + (hash ?? "unversioned");
+    const comment = `${HASH_COMMENT_PREFIX}${hash ?? "unversioned"} built:${new Date().toISOString()}`;
     await sql`comment on database ${sql.id(template)} is ${sql.lit(comment)}`.execute(admin);
   });
+  await dropStalePostgresTemplates(url, spec.name, template);
 }
 
-async function freshPostgresDatabase(name: string): Promise<FreshDatabase> {
+/** Drops the name's templates of other versions built more than a day ago (each under its own lock). */
+async function dropStalePostgresTemplates(url: string, name: string, current: string): Promise<void> {
+  const admin = createPostgresDatabase(url, { poolMax: 1 });
+  let stale: string[];
+  try {
+    const { rows } = await sql<{ datname: string; comment: string | null }>`
+      select datname, shobj_description(oid, 'pg_database') as comment from pg_database
+      where starts_with(datname, ${`${name}_template_`}) and datname <> ${current}
+    `.execute(admin.kysely);
+    stale = rows.filter((row) => builtBefore(row.comment, Date.now() - STALE_TEMPLATE_MS)).map((row) => row.datname);
+  } finally {
+    await admin.close();
+  }
+  for (const template of stale) {
+    await withTemplateLock(url, template, "exclusive", async (conn) => {
+      await sql`drop database if exists ${sql.id(template)} with (force)`.execute(conn);
+    });
+  }
+}
+
+function builtBefore(comment: string | null, cutoff: number): boolean {
+  const built = / built:(\S+)$/.exec(comment ?? "")?.[1];
+  return built !== undefined && Date.parse(built) < cutoff;
+}
+
+async function freshPostgresDatabase(name: string, version: string): Promise<FreshDatabase> {
   const url = testDatabaseUrl();
-  const template = templateName(name);
+  const template = templateName(name, version);
   const dbName = `${name}_${process.pid}_${randomBytes(4).toString("hex")}`;
   // Shared lock: copies may run in parallel, but not while a run rebuilds the template.
   await withTemplateLock(url, template, "shared", async (admin) => {
@@ -251,29 +289,42 @@ function withDatabaseName(url: string, database: string): string {
 // ---------------------------------------------------------------------------------------------
 // PGlite
 
-function pgliteTemplatePaths(name: string): { dir: string; dump: string; hash: string } {
-  const dir = join(tmpdir(), "clasper-test-templates");
-  return { dir, dump: join(dir, `${name}.tar.gz`), hash: join(dir, `${name}.hash`) };
+const PGLITE_TEMPLATE_DIR = join(tmpdir(), "clasper-test-templates");
+
+function pgliteTemplatePaths(name: string, version: string): { dump: string; hash: string } {
+  return { dump: join(PGLITE_TEMPLATE_DIR, `${name}.${version}.tar.gz`), hash: join(PGLITE_TEMPLATE_DIR, `${name}.${version}.hash`) };
 }
 
-async function setupPgliteTemplate(spec: TemplateSpec, hash: string | undefined): Promise<void> {
-  const paths = pgliteTemplatePaths(spec.name);
+async function setupPgliteTemplate(spec: TemplateSpec, hash: string | undefined, version: string): Promise<void> {
+  const paths = pgliteTemplatePaths(spec.name, version);
   if (hash !== undefined && (await readFile(paths.hash, "utf8").catch(() => undefined)) === hash) return;
   const { database: db, pglite } = createMemoryPglite();
   try {
     await spec.migrate(db);
     const dump = await pglite.dumpDataDir("gzip");
-    await mkdir(paths.dir, { recursive: true });
+    await mkdir(PGLITE_TEMPLATE_DIR, { recursive: true });
     // Write-then-rename so a concurrent run never loads a half-written tarball.
     await writeAtomically(paths.dump, Buffer.from(await dump.arrayBuffer()));
     await writeAtomically(paths.hash, hash ?? "unversioned");
   } finally {
     await db.close();
   }
+  await removeStalePgliteTemplates(spec.name, version);
 }
 
-async function freshPgliteDatabase(name: string): Promise<FreshDatabase> {
-  const paths = pgliteTemplatePaths(name);
+/** Removes the name's dumps of other versions untouched for a day. */
+async function removeStalePgliteTemplates(name: string, version: string): Promise<void> {
+  const cutoff = Date.now() - STALE_TEMPLATE_MS;
+  for (const file of await readdir(PGLITE_TEMPLATE_DIR)) {
+    if (!file.startsWith(`${name}.`) || file.startsWith(`${name}.${version}.`)) continue;
+    const path = join(PGLITE_TEMPLATE_DIR, file);
+    const modified = await stat(path).then((s) => s.mtimeMs, () => Date.now());
+    if (modified < cutoff) await rm(path, { force: true });
+  }
+}
+
+async function freshPgliteDatabase(name: string, version: string): Promise<FreshDatabase> {
+  const paths = pgliteTemplatePaths(name, version);
   const dump = await readFile(paths.dump).catch(() => {
     throw new Error(`PGlite template for "${name}" is missing (${paths.dump}); call setupTemplate({ name: "${name}" }) in globalSetup`);
   });
@@ -289,12 +340,17 @@ async function writeAtomically(path: string, data: Buffer | string): Promise<voi
 
 // ---------------------------------------------------------------------------------------------
 
-function templateName(name: string): string {
-  return `${name}_template`;
+function templateName(name: string, version: string): string {
+  return `${name}_template_${version}`;
+}
+
+/** The environment variable that tells test files which version of the name's template to copy. */
+function templateVersionVariable(name: string): string {
+  return `CLASPER_TEST_TEMPLATE_${name.toUpperCase()}`;
 }
 
 function validateName(name: string): void {
-  // Leaves room for `_template` and `_<pid>_<hex>` within PostgreSQL's 63-byte identifiers.
+  // Leaves room for `_template_<16 hex>` and `_<pid>_<hex>` within PostgreSQL's 63-byte identifiers.
   if (!/^[a-z][a-z0-9_]{0,29}$/.test(name)) {
     throw new Error(`test database name "${name}" must be a lowercase identifier of at most 30 characters`);
   }
