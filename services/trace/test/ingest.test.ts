@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { sql, type Kysely } from "kysely";
 import { errorInfoOf } from "@clasper/core";
-import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
+import { testBackendFromEnv, useFreshDatabase, type FreshDatabase } from "@clasper/db/testing";
 import { GovernanceService, RedactionStrategy, TraceStatus } from "@clasper/proto";
 import { ATTR, GENAI_OPERATION } from "@clasper/telemetry";
 import { INGEST_LIMITS, TRUNCATION_MARKER } from "../src/ingest/limits.js";
@@ -15,14 +15,10 @@ import { attributes, batches, execution, hex, shuffled, span, traceHarness, type
 let database: FreshDatabase;
 let db: Kysely<TraceDatabase>;
 let harness: TraceHarness;
-
-beforeAll(async () => {
-  database = await freshDatabase("trace");
-  db = database.forSchema<TraceDatabase>(TRACE_SCHEMA);
-  harness = traceHarness(database);
-});
-afterAll(async () => {
-  await database?.drop();
+useFreshDatabase({ beforeAll, afterAll }, "trace", (fresh) => {
+  database = fresh;
+  db = fresh.forSchema<TraceDatabase>(TRACE_SCHEMA);
+  harness = traceHarness(fresh);
 });
 
 async function ingest(tenantId: string, spans: SpanInit[], h: TraceHarness = harness) {

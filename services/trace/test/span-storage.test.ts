@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql, type Kysely } from "kysely";
-import { freshDatabase, testBackendFromEnv, type FreshDatabase } from "@clasper/db/testing";
+import { testBackendFromEnv, useFreshDatabase, type FreshDatabase } from "@clasper/db/testing";
 import { ATTR, GENAI_OPERATION } from "@clasper/telemetry";
 import type { TraceDatabase } from "../src/store/schema.js";
 import { decodeSpanPayload } from "../src/store/span-payload.js";
@@ -18,14 +18,10 @@ import { traceClient } from "./query-fixtures.js";
 let database: FreshDatabase;
 let db: Kysely<TraceDatabase>;
 let harness: TraceHarness;
-
-beforeAll(async () => {
-  database = await freshDatabase("trace");
-  db = database.forSchema<TraceDatabase>(TRACE_SCHEMA);
-  harness = traceHarness(database);
-});
-afterAll(async () => {
-  await database?.drop();
+useFreshDatabase({ beforeAll, afterAll }, "trace", (fresh) => {
+  database = fresh;
+  db = fresh.forSchema<TraceDatabase>(TRACE_SCHEMA);
+  harness = traceHarness(fresh);
 });
 
 const CURRENT = "t-store-text";
