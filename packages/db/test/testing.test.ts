@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { sql, type Kysely, type Migration } from "kysely";
 import { describe, expect, inject, it } from "vitest";
 import { migrateSchema, type Database } from "../src/index.js";
@@ -8,6 +9,9 @@ const createNote: Migration = {
   async up(db: Kysely<any>) {
     await db.schema.createTable("note").addColumn("body", "text").execute();
   },
+};
+const nothing: Migration = {
+  async up() {},
 };
 const addNoteAuthor: Migration = {
   async up(db: Kysely<any>) {
@@ -39,7 +43,7 @@ describe.each(inject("backends"))("test database helpers on %s", (backend: TestB
     }
   });
 
-  it("rebuilds the template only when its migrations change", async () => {
+  it("builds a template per migration version and reuses each while its migrations are unchanged", async () => {
     const name = `clasper_db_rebuild_${backend}`;
     let migrateRuns = 0;
     const setup = (migrations: Record<string, Migration>) =>
@@ -52,22 +56,29 @@ describe.each(inject("backends"))("test database helpers on %s", (backend: TestB
           await migrateSchema(db, "notes", migrations);
         },
       });
-    const v1 = { "20250401000000_create_note": createNote };
+    // Templates are kept per version across runs: a migration only this run has makes its versions new.
+    const v1 = { "20250401000000_create_note": createNote, [`20250401000001_run_${randomBytes(6).toString("hex")}`]: nothing };
     const v2 = { ...v1, "20250401000100_add_note_author": addNoteAuthor };
+    const columnsOfFresh = async () => {
+      const db = await freshDatabase(name, { backend });
+      try {
+        return await columnsOf(db, "note");
+      } finally {
+        await db.drop();
+      }
+    };
 
     await setup(v1);
-    const afterFirst = migrateRuns;
+    expect(migrateRuns).toBe(1);
     await setup(v1);
-    expect(migrateRuns).toBe(afterFirst); // unchanged hash: reused
+    expect(migrateRuns).toBe(1); // unchanged: reused
+    expect(await columnsOfFresh()).toEqual(["body"]);
     await setup(v2);
-    expect(migrateRuns).toBe(afterFirst + 1); // changed hash: rebuilt
-
-    const db = await freshDatabase(name, { backend });
-    try {
-      expect(await columnsOf(db, "note")).toEqual(["body", "author"]);
-    } finally {
-      await db.drop();
-    }
+    expect(migrateRuns).toBe(2); // changed: a template of its own
+    expect(await columnsOfFresh()).toEqual(["body", "author"]);
+    await setup(v1);
+    expect(migrateRuns).toBe(2); // the first version's template is still there, and copies come from it again
+    expect(await columnsOfFresh()).toEqual(["body"]);
   });
 
   it.runIf(backend === "postgres")("drops the copy's database", async () => {
