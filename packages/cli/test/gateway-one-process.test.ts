@@ -90,6 +90,16 @@ describe("one process: the retention slice", () => {
     expect(typeof res.body.error.message).toBe("string");
   });
 
+  it("refuses text PostgreSQL cannot store (U+0000) with 400 naming the field, in a query and in a body", async () => {
+    const token = await sys.token();
+    const query = await sys.call("GET", "/traces?workspace_id=ws%00", { token });
+    expect(query.status).toBe(400);
+    expect(query.body.error).toMatchObject({ code: "invalid_field", field: "workspace_id" });
+    const body = await sys.call("POST", `/traces/${"a".repeat(32)}/label`, { token, body: { labels: { env: "prod\u0000" } } });
+    expect(body.status).toBe(400);
+    expect(body.body.error).toMatchObject({ code: "invalid_field", field: 'labels["env"]' });
+  });
+
   it("rejects malformed JSON, non-object bodies and oversize bodies", async () => {
     const token = await sys.token();
     const malformed = await sys.call("POST", "/retention/policy", { token, rawBody: '{"retention_days": 3', headers: { "content-type": "application/json" } });

@@ -26,6 +26,7 @@ import {
 } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { invalidField } from "@clasper/core";
 import { compileCelSubset, NotInSubset } from "./cel-subset.js";
+import { firstNulString } from "./nul-strings.js";
 
 /*
  * protovalidate matches `string.pattern` rules with a JavaScript port of RE2: linear time, but
@@ -450,13 +451,18 @@ export function createFastValidator(): Validator {
 /**
  * Enforces the protovalidate rules written in the .proto files on every request, and reports the
  * first violation as our ErrorInfo (field path + reason) so every caller, not only the gateway,
- * gets the same "which field, why" answer. @connectrpc/validate only attaches buf.validate
+ * gets the same "which field, why" answer. A valid request whose strings hold U+0000 is refused
+ * the same way (nul-strings.ts): PostgreSQL cannot store that character. @connectrpc/validate only attaches buf.validate
  * Violations, which the gateway would have to re-interpret.
  */
 export function validationInterceptor(validator: Validator = createFastValidator()): Interceptor {
   const check = (schema: DescMessage, message: Parameters<Validator["validate"]>[1]) => {
     const result = validator.validate(schema, message);
-    if (result.kind === "valid") return;
+    if (result.kind === "valid") {
+      const nul = firstNulString(schema, message);
+      if (nul !== undefined) throw invalidField(nul, "must not contain the NUL character (U+0000)");
+      return;
+    }
     if (result.kind === "invalid") {
       const first = result.error.violations[0];
       if (first) {
