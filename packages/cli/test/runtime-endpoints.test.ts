@@ -104,10 +104,20 @@ describe("bad input on every endpoint", () => {
     expect(h.stub.requests.length).toBe(requests);
   });
 
-  // The gateway commits an SSE response before the first event, so a stream's bad input is its
-  // one and only event: an error with the code and message a 400 would carry.
+  // A stream the service refuses before its first event (the request's own rules, checked by the
+  // validation interceptor) is an ordinary JSON error with its status: nothing was sent yet.
+  it("/api/agents/stream: missing user → 400 JSON naming the field, no SSE", async () => {
+    const token = await h.token("t-bad");
+    const requests = h.stub.requests.length;
+    const res = await h.sys.call("POST", "/api/agents/stream", { token, body: { ...base, user_id: undefined } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "invalid_field", field: "user_id" });
+    expect(h.stub.requests.length).toBe(requests);
+  });
+
+  // Refusals the execution itself decides come as the stream's one and only event: an error with
+  // the code and message a 400 would carry.
   it.each([
-    ["missing user", { ...base, user_id: undefined }, "invalid_field"],
     ["user mismatch", { ...base, user_id: "u2" }, "user_mismatch"],
     ["no task", { ...base, task_title: undefined }, "task_not_specified"],
   ])("/api/agents/stream: %s → a single error event", async (_what, body, code) => {

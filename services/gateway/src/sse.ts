@@ -8,8 +8,15 @@ import { restJsonByReflection } from "./rest-json.js";
  * Renders a server-streaming RPC as Server-Sent Events. Each response message is expected to hold
  * its event in a oneof: the set case's name becomes the SSE event name, its value the data (with
  * a "type" field, as the documented stream events carry).
+ *
+ * Nothing is written until the stream yields its first message: a call the service refuses
+ * outright (bad input, permission, a missing resource) rejects here, before any header, so the
+ * caller renders it as the ordinary JSON error with its status (400, 403, …) instead of a 200
+ * with an error event. A failure after the first message can only be an error event.
  */
 export async function writeSse(res: http.ServerResponse, stream: AsyncIterable<Message>, schema: DescMessage): Promise<void> {
+  const messages = stream[Symbol.asyncIterator]();
+  let next = await messages.next();
   res.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache",
@@ -21,7 +28,8 @@ export async function writeSse(res: http.ServerResponse, stream: AsyncIterable<M
     res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
   try {
-    for await (const message of stream) {
+    for (; !next.done; next = await messages.next()) {
+      const message = next.value;
       const json = restJsonByReflection(schema, message);
       if (oneof && typeof json === "object" && json !== null && !Array.isArray(json)) {
         const set = oneof.fields.find((f) => json[f.name] !== undefined && json[f.name] !== null);
