@@ -17,7 +17,7 @@ import { createToolRunner } from "../tools/runner.js";
 import { allowedTools, assembleSystemPrompt, contextWarning, estimateTokens } from "../prompt/index.js";
 import type { RuntimeContext } from "../runtime-context.js";
 import { roleOfSession } from "./session.js";
-import { CALL, RUNTIME_STEP, TaskResolver, taskSpec } from "./task.js";
+import { CALL, RUNTIME_STEP, TaskResolver, taskSpec, type TaskSpec } from "./task.js";
 import { fireWebhook } from "./webhook.js";
 
 export const HEARTBEAT_OK = "HEARTBEAT_OK";
@@ -120,9 +120,17 @@ export function traceIdOf(span: Span): string {
  * tools → preflight (reserve) → model/tool loop → reply posted → settle → audit → webhook.
  * `emit` receives stream events; send passes none.
  */
+/**
+ * The checks of a request that need no call (the session key names the user, a task is given or
+ * configured): they throw InvalidArgument naming the field. StreamMessage runs them before its
+ * stream starts, so such a request is refused with a 400 rather than an error event.
+ */
+export function agentInput(rt: RuntimeContext, req: AgentRequest): { role: string; spec: TaskSpec } {
+  return { role: roleOfSession(req.sessionKey, req.userId), spec: taskSpec(req, rt.config.CLASPER_DEFAULT_TASK) };
+}
+
 export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSignal: AbortSignal, emit?: (event: AgentEvent) => void): Promise<AgentOutcome> {
-  const role = roleOfSession(req.sessionKey, req.userId);
-  const spec = taskSpec(req, rt.config.CLASPER_DEFAULT_TASK);
+  const { role, spec } = agentInput(rt, req);
   const backend = backendSettings(rt.config);
   const models = modelChain(rt.config, rt.config.LLM_MODEL_DEFAULT);
   const primary = models[0]!;

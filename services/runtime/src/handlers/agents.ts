@@ -11,7 +11,7 @@ import {
   type StreamMessageRequest,
   type StreamMessageResponse,
 } from "@clasper/proto";
-import { errorCodeOf, executionError, runAgent, type AgentEvent, type AgentRequest } from "../execution/agent.js";
+import { agentInput, errorCodeOf, executionError, runAgent, type AgentEvent, type AgentRequest } from "../execution/agent.js";
 import { costOf, tokenUsageOf } from "../llm/usage.js";
 import type { RuntimeContext } from "../runtime-context.js";
 import { EventQueue } from "./event-queue.js";
@@ -89,10 +89,13 @@ export class AgentHandlers {
    * identity) is the handler's and not the stream reader's; a reader that goes away aborts it.
    */
   async *streamMessage(req: StreamMessageRequest, ctx: HandlerContext): AsyncIterable<StreamMessageResponse> {
+    const request = agentRequest("stream", req, ctx);
+    // Refused before the first event: the gateway answers these as 400s, not as an error event.
+    agentInput(this.rt, request);
     const queue = new EventQueue<StreamMessageResponse>();
     const abort = new AbortController();
     const signal = AbortSignal.any([ctx.signal, abort.signal]);
-    const run = runAgent(this.rt, agentRequest("stream", req, ctx), signal, (event) => queue.push(streamEvent(event))).then(
+    const run = runAgent(this.rt, request, signal, (event) => queue.push(streamEvent(event))).then(
       (outcome) => {
         if (outcome.status === "approval_required") {
           queue.push(create(StreamMessageResponseSchema, { event: { case: "error", value: { error: "approval required", code: "approval_required", decisionId: outcome.decisionId } } }));
