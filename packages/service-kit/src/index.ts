@@ -14,3 +14,4 @@ export * from "./run.js";
 export * from "./signals.js";
 export * from "./startup.js";
 export * from "./span-delivery.js";
+export * from "./rules-json-schema.js";

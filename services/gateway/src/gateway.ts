@@ -15,7 +15,7 @@ import { fromConnectError, restError, type RestErrorBody } from "./http-errors.j
 import { FieldError } from "./json-shape.js";
 import { buildOpenApi } from "./openapi.js";
 import { renderRestJson } from "./rest-json.js";
-import { restRoutes, type RestRoute } from "./route-table.js";
+import { pathParamsFit, restRoutes, type RestRoute } from "./route-table.js";
 import { writeSse } from "./sse.js";
 
 export interface GatewayOptions {
@@ -225,11 +225,18 @@ export function createGateway(options: GatewayOptions) {
           status = 200;
           return;
         }
-        const found = (VERBS as readonly string[]).includes(verb)
-          ? router.find(verb as (typeof VERBS)[number], url.pathname)
-          : null;
+        const known = (VERBS as readonly string[]).includes(verb);
+        let found = known ? router.find(verb as (typeof VERBS)[number], url.pathname) : null;
+        let allowed: string[] = [];
+        if (!found || !pathParamsFit(found.store as RestRoute, found.params)) {
+          const matches = VERBS.map((v) => [v, router.find(v, url.pathname)] as const).filter(([, match]) => match !== null);
+          const fitting = matches.filter(([, match]) => pathParamsFit(match!.store as RestRoute, match!.params));
+          // A path whose parameter cannot be a value of its field (`/traces/diff` for `/traces/{trace_id}`)
+          // belongs to the routes it fits, when there are any: another verb on it is a 405.
+          allowed = (fitting.length > 0 ? fitting : matches).map(([v]) => v);
+          if (!allowed.includes(verb)) found = null;
+        }
         if (!found) {
-          const allowed = VERBS.filter((v) => router.find(v, url.pathname));
           if (allowed.length > 0) {
             status = 405;
             sendError(res, restError(405, "method_not_allowed", `${verb} is not allowed on ${url.pathname}`), { allow: allowed.join(", ") });

@@ -68,6 +68,10 @@ function checkScalar(type: ScalarType, value: JsonValue, path: string): JsonValu
     return n;
   };
   const bigInteger = (unsigned: boolean) => {
+    // A JSON number past 2^53 has already been rounded by the parser: refuse it rather than store another value.
+    if (typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+      throw new FieldError(path, `must be a string (a JSON number beyond ±${Number.MAX_SAFE_INTEGER} loses precision)`);
+    }
     const text = typeof value === "number" && Number.isInteger(value) ? String(value) : value;
     if (typeof text !== "string" || !(unsigned ? /^\d+$/ : /^-?\d+$/).test(text)) {
       throw new FieldError(path, unsigned ? "must be a non-negative integer" : "must be an integer");

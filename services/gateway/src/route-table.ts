@@ -1,4 +1,5 @@
 import { getOption, hasOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { fieldRulesSchema } from "@clasper/service-kit";
 import { http as httpAnnotation, success_status as successStatusOption, type HttpRule } from "@clasper/proto";
 
 export type HttpVerb = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -67,4 +68,35 @@ export function restRoutes(services: readonly DescService[]): RestRoute[] {
     }
   }
   return routes;
+}
+
+/**
+ * Whether each path parameter can be a value of its field: a segment its field's pattern refuses
+ * (`/traces/diff` against `/traces/{trace_id}`) names no resource of that route, so a 405's
+ * `Allow` header leaves the route's verb out. The route still answers such a path (400 naming the
+ * field) when it is the only one for the verb.
+ */
+export function pathParamsFit(route: RestRoute, params: Readonly<Record<string, string | undefined>>): boolean {
+  let patterns = pathPatterns.get(route);
+  if (!patterns) {
+    patterns = pathFieldPatterns(route);
+    pathPatterns.set(route, patterns);
+  }
+  return patterns.every(([name, pattern]) => pattern.test(params[name] ?? ""));
+}
+
+const pathPatterns = new WeakMap<RestRoute, readonly (readonly [string, RegExp])[]>();
+
+function pathFieldPatterns(route: RestRoute): (readonly [string, RegExp])[] {
+  const out: (readonly [string, RegExp])[] = [];
+  for (const name of route.pathFields) {
+    const pattern = fieldRulesSchema(route.method.input.fields.find((f) => f.name === name)!)?.keywords["pattern"];
+    if (typeof pattern !== "string") continue;
+    try {
+      out.push([name, new RegExp(pattern, "u")]);
+    } catch {
+      // an RE2-only pattern: the route may serve any value
+    }
+  }
+  return out;
 }

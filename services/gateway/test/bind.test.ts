@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TraceService, RetentionStorageMode, SamplingStrategy } from "@clasper/proto";
+import { GovernanceService, TraceService, RetentionStorageMode, SamplingStrategy } from "@clasper/proto";
 import { bindRequest } from "../src/bind.js";
 import { FieldError, protoToRestJson } from "../src/json-shape.js";
 import { restRoutes, type RestRoute } from "../src/route-table.js";
@@ -47,6 +47,16 @@ describe("REST request binding", () => {
     const err = fieldErrorOf(() => bindRequest(setPolicy, {}, noQuery, body));
     expect(err.field).toBe(field);
     expect(err.reason).toContain(reason);
+  });
+
+  it("takes a 64-bit integer as a string or as a JSON number only while the number is exact", () => {
+    const setBudget = restRoutes([GovernanceService]).find((r) => r.verb === "POST" && r.template === "/budget")!;
+    expect(bindRequest(setBudget, {}, noQuery, { limit_micros: Number.MAX_SAFE_INTEGER })).toMatchObject({ limitMicros: 9007199254740991n });
+    expect(bindRequest(setBudget, {}, noQuery, { limit_micros: "9007199254740993" })).toMatchObject({ limitMicros: 9007199254740993n });
+    // JSON.parse has already rounded 9007199254740993 to ...992: refused, not stored as another amount.
+    const err = fieldErrorOf(() => bindRequest(setBudget, {}, noQuery, JSON.parse('{"limit_micros": 9007199254740993}')));
+    expect(err.field).toBe("limit_micros");
+    expect(err.reason).toContain("must be a string");
   });
 
   it("rejects a body that is not an object", () => {
