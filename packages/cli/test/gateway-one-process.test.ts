@@ -127,6 +127,18 @@ describe("one process: routing", () => {
     expect(wrongMethod.headers.get("allow")).toContain("POST");
   });
 
+  it("does not take a literal path segment for a parameter its field's pattern refuses", async () => {
+    const token = await sys.token();
+    // /traces/diff is POST only; "diff" cannot be a trace id, so GET /traces/{trace_id} does not claim it.
+    const get = await sys.call("GET", "/traces/diff", { token });
+    expect(get.status).toBe(405);
+    expect(get.headers.get("allow")).toBe("POST");
+    // A malformed id on a path only the parameterized route has is that route's 400, naming the field.
+    const malformed = await sys.call("GET", "/traces/not-a-trace-id", { token });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.field).toBe("trace_id");
+  });
+
   it("answers endpoints that are not built yet with 501 naming the endpoint", async () => {
     const token = await sys.token();
     // The registry is built by a later issue; its routes exist and say so.
