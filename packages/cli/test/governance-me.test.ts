@@ -83,7 +83,7 @@ describe("/ops/api/redaction-rules through the gateway", () => {
       [{ custom_rules: [{ name: "dup", regex: "a+" }, { name: "dup", regex: "b+" }] }, "custom_rules[1].name"],
       [{ pii_patterns: ["email", "email"] }, "pii_patterns"],
       [{ pii_patterns: ["passport"] }, "pii_patterns[0]"],
-      [{ strategy: "summarize" }, "strategy"],
+      [{ strategy: "blur" }, "strategy"],
     ];
     for (const [body, field] of cases) {
       const res = await sys.call("PUT", "/ops/api/redaction-rules", { token: rm, body });

@@ -7,7 +7,7 @@ const MAX_PATTERN_CHARS = 1024;
 const MAX_REPLACEMENT_CHARS = 256;
 /** Compiled-program cap: keeps a tenant's rule from costing megabytes per redactor. */
 const MAX_PROGRAM_SIZE = 20_000;
-export const STRATEGIES: readonly RedactionStrategy[] = ["mask", "hash", "drop"];
+export const STRATEGIES: readonly RedactionStrategy[] = ["mask", "hash", "drop", "summarize"];
 
 /** Says what RE2 cannot do in words a rule author recognises, before the parser's message. */
 function unsupportedFeature(pattern: string): string | undefined {

@@ -88,6 +88,8 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
   const { strategy, salt, detectors, rules, maxInputChars } = plan(options);
   const rulesByName = new Map(rules.map((r) => [r.rule.name, r.rule]));
   const anyAnchor = anyAnchorOf(detectors);
+  // Credentials are masked even under "summarize": their ends are enough to recognise them.
+  const secretTypes = new Set<string>(detectors.filter((d) => d.secret === true).map((d) => d.name));
 
   function replacement(finding: Finding, value: string): string {
     const rule = rulesByName.get(finding.type);
@@ -97,6 +99,13 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
         return "";
       case "hash":
         return `[${tag}:${createHmac("sha256", salt as string).update(value).digest("hex").slice(0, 12)}]`;
+      case "summarize":
+        if (!secretTypes.has(finding.type)) {
+          // By code point, so a character outside the BMP is never cut in half.
+          const chars = [...value];
+          if (chars.length > 4) return `${chars.slice(0, 2).join("")}..${chars.slice(-2).join("")}`;
+        }
+        return rule?.replacement ?? `[${tag}]`;
       case "mask":
         return rule?.replacement ?? `[${tag}]`;
     }

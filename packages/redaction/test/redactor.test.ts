@@ -36,8 +36,25 @@ describe("strategies", () => {
   });
 
   it("rejects an unknown strategy and a bad maxInputChars", () => {
-    expect(() => createRedactor({ strategy: "summarize" as "mask" })).toThrow(/strategy must be one of/);
+    expect(() => createRedactor({ strategy: "blur" as "mask" })).toThrow(/strategy must be one of/);
     expect(() => createRedactor({ maxInputChars: 0 })).toThrow(/maxInputChars/);
+  });
+});
+
+describe("summarize", () => {
+  it("keeps the first two and last two characters of a finding, by code point", () => {
+    const redactor = createRedactor({ strategy: "summarize" });
+    expect(redactor.redactText("mail carol@example.com now").text).toBe("mail ca..om now");
+    expect(redactor.redactText("call 415-555-0132").text).toBe("call 41..32");
+    const custom = createRedactor({ custom: [{ name: "emoji_id", pattern: "ID-\\S+", strategy: "summarize" }] });
+    expect(custom.redactText("ID-ab😀😀").text).toBe("ID..😀😀");
+  });
+
+  it("masks a finding of four characters or fewer, and every credential", () => {
+    const redactor = createRedactor({ strategy: "summarize", custom: [{ name: "pin", pattern: "PIN[0-9]" }] });
+    expect(redactor.redactText("code PIN7").text).toBe("code [PIN]");
+    const key = "sk-ant-api03-" + "a1B2c3D4".repeat(10);
+    expect(redactor.redactText(`key ${key}`).text).toBe("key [ANTHROPIC_KEY]");
   });
 });
 
@@ -187,7 +204,7 @@ describe("custom rules", () => {
     [{ name: "email", pattern: "x" }, /built-in detector/],
     [{ name: "huge", pattern: "a{1001}" }, /invalid RE2 pattern/],
     [{ name: "long", pattern: "a".repeat(2_000) }, /longer than 1024/],
-    [{ name: "strat", pattern: "x", strategy: "summarize" as "mask" }, /strategy must be one of/],
+    [{ name: "strat", pattern: "x", strategy: "blur" as "mask" }, /strategy must be one of/],
   ])("rejects %j with a reason", (rule, reason) => {
     expect(validateCustomRule(rule)).toMatch(reason);
   });

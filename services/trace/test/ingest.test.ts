@@ -389,6 +389,16 @@ describe(`IngestSpans redaction (${testBackendFromEnv()})`, () => {
     const rows = await storedSpans("t-rules");
     for (const row of rows) expect(row.attributes[ATTR.outputMessage]).toBe("see [TICKET] and [EMAIL]");
   });
+
+  it("applies the summarize strategy: a finding's two first and last characters, credentials masked", async () => {
+    const governed = traceHarness(database, (router) =>
+      router.service(GovernanceService, { getRedactionRules: () => ({ rules: { enabled: true, strategy: RedactionStrategy.SUMMARIZE } }) }),
+    );
+    const traceId = hex(16);
+    await ingest("t-summarize", [span({ traceId, operation: GENAI_OPERATION.chat, startMs: 0, endMs: 1, attrs: { [ATTR.outputMessage]: `mail ${PII.email} key ${PII.key}` } })], governed);
+    const [row] = await storedSpans("t-summarize");
+    expect(row?.attributes[ATTR.outputMessage]).toBe("mail ja..om key [OPENAI_KEY]");
+  });
 });
 
 describe(`IngestSpans sampling (${testBackendFromEnv()})`, () => {

@@ -36,16 +36,6 @@ function patternValue(name: string): PiiPattern {
 
 const STRATEGY = enumNames<RedactionStrategy, RedactionStrategyValue>(RedactionStrategySchema);
 
-/**
- * The redactor the trace service runs (@clasper/redaction) implements mask, hash and drop; a
- * stored "summarize" could never be applied, so it is refused rather than silently ignored.
- */
-function strategyOf(value: RedactionStrategy, field: string): Exclude<RedactionStrategyValue, "summarize"> | undefined {
-  const name = STRATEGY.nameOf(value);
-  if (name === "summarize") throw invalidField(field, "summarize is not supported by the redactor; use mask, hash or drop");
-  return name;
-}
-
 /** Which field of a rule validateCustomRule's reason is about (it names the field first). */
 function ruleField(reason: string): string {
   for (const field of ["name", "strategy", "replacement"]) if (reason.startsWith(field)) return field;
@@ -58,7 +48,7 @@ function customRules(rules: readonly CustomRedactionRule[]): StoredCustomRule[] 
     const path = `custom_rules[${index}]`;
     if (seen.has(rule.name)) throw invalidField(`${path}.name`, `duplicate rule name "${rule.name}"`);
     seen.add(rule.name);
-    const strategy = strategyOf(rule.strategy, `${path}.strategy`);
+    const strategy = STRATEGY.nameOf(rule.strategy);
     const optional = { ...(strategy ? { strategy } : {}), ...(rule.replacement ? { replacement: rule.replacement } : {}) };
     const problem = validateCustomRule({ name: rule.name, pattern: rule.regex, ...optional });
     if (problem) throw invalidField(`${path}.${ruleField(problem)}`, problem);
@@ -124,7 +114,7 @@ export class RedactionRulesHandlers {
     const change: RedactionRulesChange = {
       enabled: req.enabled ?? true,
       piiPatterns: req.piiPatterns.map(patternName),
-      strategy: strategyOf(req.strategy, "strategy") ?? "mask",
+      strategy: STRATEGY.nameOf(req.strategy) ?? "mask",
       customRules: customRules(req.customRules),
     };
     // The change and its audit entry commit together: no rule set without its record, or vice versa.

@@ -29,9 +29,8 @@ function strategyOf(value: RedactionStrategy): Strategy | undefined {
       return "drop";
     case RedactionStrategy.MASK:
       return "mask";
-    // SUMMARIZE is not supported by the redaction package: it masks, the safe direction.
     case RedactionStrategy.SUMMARIZE:
-      return "mask";
+      return "summarize";
     default:
       return undefined;
   }
