@@ -1,3 +1,5 @@
+import { Code } from "@connectrpc/connect";
+import { clasperError } from "@clasper/core";
 import { isRole, permissionsForRoles, roleRank, type Permission, type Role } from "./rbac.js";
 
 /**
@@ -65,4 +67,16 @@ export function normaliseRoles(raw: readonly string[]): Role[] {
 export function canAccessTenant(principal: Principal, tenantId: string): boolean {
   if (principal.tenantId === tenantId) return true;
   return principal.role === "admin" && (principal.allowedTenants ?? []).includes(tenantId);
+}
+
+/**
+ * The workspace a request acts on: a token bound to a workspace acts on that one only (asking for
+ * another is 403 `workspace_access_denied`, naming the field); an unbound token acts on the one it
+ * asks for, or on all of its tenant's when it names none (undefined).
+ */
+export function workspaceScope(principal: Pick<Principal, "workspaceId">, requested: string | undefined, field = "workspace_id"): string | undefined {
+  if (requested && principal.workspaceId && requested !== principal.workspaceId) {
+    throw clasperError(Code.PermissionDenied, `${field} ${requested} is outside the token's workspace`, { reason: "workspace_access_denied", field });
+  }
+  return principal.workspaceId ?? (requested || undefined);
 }

@@ -5,7 +5,7 @@
  */
 import { Code } from "@connectrpc/connect";
 import type { Kysely, Transaction } from "kysely";
-import { clasperError, failedPrecondition, notFound, permissionDenied } from "@clasper/core";
+import { alreadyExists, clasperError, failedPrecondition, notFound, permissionDenied } from "@clasper/core";
 import { minimumRole, type Principal } from "@clasper/auth";
 import { withTransaction } from "@clasper/db";
 import { DecisionTokenError, type DecisionTokenClaims, type DecisionTokens } from "./decision-token.js";
@@ -49,7 +49,13 @@ export async function openDecision(
   ttlSeconds: number,
 ): Promise<DecisionRow> {
   const existing = await findOpenDecision(db, principal.tenantId, input.executionId, input.toolName);
-  if (existing) return existing;
+  if (existing) {
+    // Execution ids are the runtime's uuidv7s; one met again in another workspace is not a retry.
+    if ((existing.workspace_id ?? "") !== (input.workspaceId ?? "")) {
+      throw alreadyExists("execution_id has a pending decision in another workspace", "execution_id");
+    }
+    return existing;
+  }
   return withTransaction(db, async (trx) => {
     const row = await createDecision(trx, principal.tenantId, {
       ...input,
@@ -99,7 +105,8 @@ export async function checkDecisionToken(
   expect: { decisionId?: string; executionId?: string },
 ): Promise<{ claims: DecisionTokenClaims; decision: DecisionRow }> {
   const claims = await tokens.verify(token).catch(tokenError);
-  if (claims.tenantId !== principal.tenantId) throw permissionDenied("decision token belongs to another tenant", "decision_token_mismatch");
+  // Another tenant's decision answers as one that does not exist, like any other tenant's resource.
+  if (claims.tenantId !== principal.tenantId) throw notFound("decision", "decision_id");
   if (expect.decisionId !== undefined && claims.decisionId !== expect.decisionId) {
     throw permissionDenied("decision token belongs to another decision", "decision_token_mismatch");
   }

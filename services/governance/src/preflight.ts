@@ -73,13 +73,22 @@ function isPermission(value: string): value is Permission {
   return (PERMISSIONS as readonly string[]).includes(value);
 }
 
+/**
+ * The request as it applies to the caller: a token bound to a workspace acts in that workspace
+ * when the request names none, so that workspace's policies apply and its decisions carry it.
+ */
+export function inTokenWorkspace<R extends { workspaceId: string }>(principal: Pick<Principal, "workspaceId">, req: R): R {
+  return principal.workspaceId && !req.workspaceId ? { ...req, workspaceId: principal.workspaceId } : req;
+}
+
 /** The read-only part of a preflight: the risk score and the policy evaluation. */
 interface Assessment {
   risk: RiskResult;
   evaluation: PolicyEvaluation;
 }
 
-export async function preflight(deps: PreflightDeps, principal: Principal, req: PreflightRequest): Promise<PreflightResponse> {
+export async function preflight(deps: PreflightDeps, principal: Principal, request: PreflightRequest): Promise<PreflightResponse> {
+  const req = inTokenWorkspace(principal, request);
   if (!isPermission(req.permission)) throw invalidField("permission", `unknown permission "${req.permission}"`);
   const denied = (reasons: PreflightReason[], assessment?: Assessment, budget?: BudgetCheck) => deny(deps, principal, req, reasons, assessment, budget);
 
@@ -87,7 +96,7 @@ export async function preflight(deps: PreflightDeps, principal: Principal, req: 
   if (!hasPermission(principal, req.permission)) {
     return denied([reason(PreflightReasonCode.RBAC_DENIED, `role ${principal.role} lacks permission ${req.permission}`)]);
   }
-  if (principal.workspaceId && req.workspaceId && principal.workspaceId !== req.workspaceId) {
+  if (principal.workspaceId && principal.workspaceId !== req.workspaceId) {
     return denied([reason(PreflightReasonCode.RBAC_DENIED, `workspace ${req.workspaceId} is not accessible with this token`)]);
   }
   // An override the caller may not use is refused outright (403), not silently ignored.

@@ -19,6 +19,7 @@ import { validationInterceptor } from "@clasper/service-kit";
 import { BudgetBatcher } from "../src/budget-batcher.js";
 import { DEFAULT_BUDGET } from "../src/budget-check.js";
 import { createDecisionTokens, type DecisionTokens } from "../src/decision-token.js";
+import { AuditHandlers } from "../src/handlers/audit.js";
 import { DecisionHandlers } from "../src/handlers/decisions.js";
 import { PolicyHandlers } from "../src/handlers/policies.js";
 import { PreflightHandlers } from "../src/handlers/preflight.js";
@@ -45,7 +46,7 @@ export interface PoliciesHarness {
 }
 
 /**
- * The policies-area handlers on a fresh database behind serverAuthInterceptor and the validation
+ * The policies-area handlers (and the audit log they write) on a fresh database behind serverAuthInterceptor and the validation
  * interceptor (in-memory tier): what the gateway's callers reach, minus the socket.
  */
 export async function policiesHarness(): Promise<PoliciesHarness> {
@@ -56,6 +57,7 @@ export async function policiesHarness(): Promise<PoliciesHarness> {
     new PolicyHandlers(db),
     new DecisionHandlers(db, tokens),
     new PreflightHandlers({ db, budgets: new BudgetBatcher(db), tokens, decisionTtlSeconds: 3600, budgetDefaults: DEFAULT_BUDGET }),
+    new AuditHandlers(db),
   );
   const signer = createContextSigner(SECRET);
   const verifier = createContextVerifier(SECRET);

@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import type { HandlerContext } from "@connectrpc/connect";
+import { Code, type HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
-import { principalOf, type Principal } from "@clasper/auth";
-import { invalidField } from "@clasper/core";
+import { principalOf, workspaceScope, type Principal } from "@clasper/auth";
+import { clasperError, invalidField } from "@clasper/core";
 import {
   AppendAuditResponseSchema,
   AuditChainVerificationSchema,
@@ -130,7 +130,23 @@ export function appendCallerAudit(db: Executor, principal: Principal, event: App
   });
 }
 
-/** The tamper-evident audit log: AppendAudit (internal), GET /audit, /audit/stats, /audit/verify, export. */
+/**
+ * The tenant's whole chain (verify, export) holds every workspace's entries: a token bound to one
+ * workspace reads only its own entries and statistics, not the chain.
+ */
+function wholeChainOf(principal: Principal): string {
+  if (principal.workspaceId !== undefined) {
+    throw clasperError(Code.PermissionDenied, "the audit chain holds every workspace's entries; use a token not bound to a workspace", {
+      reason: "workspace_access_denied",
+    });
+  }
+  return principal.tenantId;
+}
+
+/**
+ * The tamper-evident audit log: AppendAudit (internal), GET /audit, /audit/stats, /audit/verify,
+ * export. Listing and statistics are narrowed to the token's workspace when it is bound to one.
+ */
 export class AuditHandlers {
   constructor(private readonly db: Kysely<GovernanceDatabase>) {}
 
@@ -144,15 +160,16 @@ export class AuditHandlers {
   }
 
   async listAuditEntries(req: ListAuditEntriesRequest, ctx: HandlerContext): Promise<ListAuditEntriesResponse> {
-    const { tenantId } = principalOf(ctx);
+    const principal = principalOf(ctx);
+    const workspaceId = workspaceScope(principal, req.workspaceId);
     const window = timeWindow(req.startTime, req.endTime);
     const beforeSeq = decodeCursor(req.cursor);
     const limit = req.limit || DEFAULT_LIST_LIMIT;
     const { entries, total, hasMore } = await listAuditEntries(
       this.db,
-      tenantId,
+      principal.tenantId,
       {
-        ...(req.workspaceId ? { workspaceId: req.workspaceId } : {}),
+        ...(workspaceId ? { workspaceId } : {}),
         ...(req.traceId ? { traceId: req.traceId } : {}),
         ...(req.eventType !== AuditEventType.UNSPECIFIED ? { eventType: eventTypeName(req.eventType, "event_type") } : {}),
         ...(req.userId ? { actor: req.userId } : {}),
@@ -170,8 +187,8 @@ export class AuditHandlers {
   }
 
   async getAuditStats(req: GetAuditStatsRequest, ctx: HandlerContext): Promise<GetAuditStatsResponse> {
-    const { tenantId } = principalOf(ctx);
-    const stats = await auditStats(this.db, tenantId, timeWindow(req.startTime, req.endTime));
+    const principal = principalOf(ctx);
+    const stats = await auditStats(this.db, principal.tenantId, { ...timeWindow(req.startTime, req.endTime), workspaceId: principal.workspaceId });
     return create(GetAuditStatsResponseSchema, {
       stats: create(AuditStatsSchema, {
         totalEntries: BigInt(stats.total),
@@ -183,7 +200,7 @@ export class AuditHandlers {
   }
 
   async verifyAuditChain(req: VerifyAuditChainRequest, ctx: HandlerContext): Promise<VerifyAuditChainResponse> {
-    const { tenantId } = principalOf(ctx);
+    const tenantId = wholeChainOf(principalOf(ctx));
     const result = await verifyAuditChain(this.db, tenantId, { fromSeq: req.fromSeq });
     if (req.fromSeq > 1n && req.fromSeq > result.headSeq) {
       throw invalidField("from_seq", `is beyond the head of the chain (seq ${result.headSeq})`);
@@ -192,7 +209,7 @@ export class AuditHandlers {
   }
 
   async exportAuditChain(req: ExportAuditChainRequest, ctx: HandlerContext): Promise<ExportAuditChainResponse> {
-    const { tenantId } = principalOf(ctx);
+    const tenantId = wholeChainOf(principalOf(ctx));
     const afterSeq = decodeCursor(req.cursor);
     const limit = req.limit || DEFAULT_EXPORT_LIMIT;
     const [verification, page] = await Promise.all([

@@ -5,7 +5,7 @@ import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { withTransaction } from "@clasper/db";
 import { failedPrecondition, invalidField, permissionDenied } from "@clasper/core";
-import { isRole, principalOf, requirePermission, roleRank, type Principal } from "@clasper/auth";
+import { isRole, principalOf, requirePermission, roleRank, workspaceScope, type Principal } from "@clasper/auth";
 import {
   AuthorizeOverrideResponseSchema,
   ConsumeDecisionResponseSchema,
@@ -77,15 +77,13 @@ export class DecisionHandlers {
 
   async listDecisions(req: ListDecisionsRequest, ctx: HandlerContext): Promise<ListDecisionsResponse> {
     const principal = principalOf(ctx);
-    if (principal.workspaceId && req.workspaceId && req.workspaceId !== principal.workspaceId) {
-      throw permissionDenied("workspace not accessible with this token", "workspace_access_denied");
-    }
+    const workspaceId = workspaceScope(principal, req.workspaceId);
     const status = req.status === DecisionStatus.UNSPECIFIED ? "pending" : decisionStatusValue(req.status);
     if (!status) throw invalidField("status", "unknown status");
     const limit = req.limit || DEFAULT_PAGE;
     const page = await listDecisions(this.db, principal.tenantId, {
       status,
-      workspaceId: principal.workspaceId ?? (req.workspaceId || undefined),
+      workspaceId,
       limit,
       after: req.cursor ? decodeCursor(req.cursor) : undefined,
     });

@@ -2,8 +2,9 @@ import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { withTransaction } from "@clasper/db";
-import { invalidField, notFound } from "@clasper/core";
-import { principalOf } from "@clasper/auth";
+import { clasperError, invalidField, notFound } from "@clasper/core";
+import { Code } from "@connectrpc/connect";
+import { principalOf, workspaceScope, type Principal } from "@clasper/auth";
 import {
   DecisionEffect,
   DeletePolicyResponseSchema,
@@ -25,7 +26,7 @@ import {
 import { conditionsValue, effects, policyContextOf, policyProto, riskLevels, subjectTypes, traceProto } from "../policy-convert.js";
 import { evaluatePolicies } from "../policy-engine.js";
 import { appendAudit, type AuditEventInput } from "../store/audit.js";
-import { deletePolicy, listPolicies, updatePolicy, upsertPolicy, type PolicyRow } from "../store/policies.js";
+import { deletePolicy, findPolicy, listPolicies, updatePolicy, upsertPolicy, type PolicyOwner, type PolicyRow } from "../store/policies.js";
 import type { GovernanceDatabase } from "../store/schema.js";
 
 /** The audit record of a policy change: what changed, by whom, and the policy as it now stands. */
@@ -48,14 +49,40 @@ function policyChange(action: string, policy: PolicyRow, actor: string): AuditEv
   };
 }
 
-/** Policy CRUD and dry-run (/ops/api/policies, /api/policy/dry-run) for the caller's tenant. */
+/** The policies a caller may change: its tenant's, only its workspace's when its token is bound to one. */
+function ownerOf(principal: Principal): PolicyOwner {
+  return { tenantId: principal.tenantId, workspaceId: principal.workspaceId };
+}
+
+const outsideWorkspace = (field: string, message: string) =>
+  clasperError(Code.PermissionDenied, message, { reason: "workspace_access_denied", field });
+
+/**
+ * Why a workspace-bound caller found no policy of its own by that id: a tenant-wide policy, which
+ * it can see but not change (403), or none it may see (404, also for another workspace's).
+ */
+async function missingPolicy(db: Kysely<GovernanceDatabase>, principal: Principal, policyId: string): Promise<Error> {
+  if (principal.workspaceId !== undefined) {
+    const existing = await findPolicy(db, principal.tenantId, policyId);
+    if (existing && existing.workspace_id === null) {
+      return outsideWorkspace("policy_id", "a tenant-wide policy is changed with a token not bound to a workspace");
+    }
+  }
+  return notFound("policy", "policy_id");
+}
+
+/**
+ * Policy CRUD and dry-run (/ops/api/policies, /api/policy/dry-run) for the caller's tenant. A token
+ * bound to a workspace sees that workspace's and the tenant-wide policies, and changes only that
+ * workspace's.
+ */
 export class PolicyHandlers {
   constructor(private readonly db: Kysely<GovernanceDatabase>) {}
 
   async listPolicies(req: ListPoliciesRequest, ctx: HandlerContext): Promise<ListPoliciesResponse> {
-    const { tenantId } = principalOf(ctx);
-    const rows = await listPolicies(this.db, tenantId, {
-      workspaceId: req.workspaceId || undefined,
+    const principal = principalOf(ctx);
+    const rows = await listPolicies(this.db, principal.tenantId, {
+      workspaceId: workspaceScope(principal, req.workspaceId),
       environment: req.environment || undefined,
       enabled: req.enabled,
     });
@@ -72,10 +99,13 @@ export class PolicyHandlers {
     if (conditions.min_cost_micros !== undefined && conditions.max_cost_micros !== undefined && BigInt(conditions.min_cost_micros) > BigInt(conditions.max_cost_micros)) {
       throw invalidField("conditions.min_cost_micros", "must not exceed conditions.max_cost_micros");
     }
+    if (principal.workspaceId !== undefined && req.scope?.workspaceId !== principal.workspaceId) {
+      throw outsideWorkspace("scope.workspace_id", `must be the token's workspace ${principal.workspaceId}`);
+    }
     const { policy, created } = await withTransaction(this.db, async (trx) => {
       const result = await upsertPolicy(
         trx,
-        principal.tenantId,
+        ownerOf(principal),
         {
           policyId: req.policyId,
           workspaceId: req.scope?.workspaceId,
@@ -90,6 +120,7 @@ export class PolicyHandlers {
         },
         principal.userId,
       );
+      if (!result) throw outsideWorkspace("policy_id", "names a policy outside the token's workspace");
       await appendAudit(trx, principal.tenantId, policyChange(result.created ? "policy_created" : "policy_updated", result.policy, principal.userId));
       return result;
     });
@@ -100,8 +131,8 @@ export class PolicyHandlers {
     const principal = principalOf(ctx);
     if (req.enabled === undefined && req.precedence === undefined) throw invalidField("enabled", "enabled or precedence must be given");
     const policy = await withTransaction(this.db, async (trx) => {
-      const row = await updatePolicy(trx, principal.tenantId, req.policyId, { enabled: req.enabled, precedence: req.precedence }, principal.userId);
-      if (!row) throw notFound("policy", "policy_id");
+      const row = await updatePolicy(trx, ownerOf(principal), req.policyId, { enabled: req.enabled, precedence: req.precedence }, principal.userId);
+      if (!row) throw await missingPolicy(trx, principal, req.policyId);
       await appendAudit(trx, principal.tenantId, policyChange("policy_updated", row, principal.userId));
       return row;
     });
@@ -111,17 +142,18 @@ export class PolicyHandlers {
   async deletePolicy(req: DeletePolicyRequest, ctx: HandlerContext): Promise<DeletePolicyResponse> {
     const principal = principalOf(ctx);
     await withTransaction(this.db, async (trx) => {
-      const row = await deletePolicy(trx, principal.tenantId, req.policyId);
-      if (!row) throw notFound("policy", "policy_id");
+      const row = await deletePolicy(trx, ownerOf(principal), req.policyId);
+      if (!row) throw await missingPolicy(trx, principal, req.policyId);
       await appendAudit(trx, principal.tenantId, policyChange("policy_deleted", row, principal.userId));
     });
     return create(DeletePolicyResponseSchema, { policyId: req.policyId });
   }
 
   async dryRunPolicy(req: DryRunPolicyRequest, ctx: HandlerContext): Promise<DryRunPolicyResponse> {
-    const { tenantId } = principalOf(ctx);
-    const result = await evaluatePolicies(this.db, tenantId, {
+    const principal = principalOf(ctx);
+    const result = await evaluatePolicies(this.db, principal.tenantId, {
       ...policyContextOf(req),
+      workspaceId: workspaceScope(principal, req.workspaceId),
       tool: req.tool || undefined,
       adapterId: req.adapterId || undefined,
       adapterRiskClass: riskLevels.value(req.adapterRiskClass),

@@ -15,7 +15,7 @@ import {
 import { openDecision } from "../decisions.js";
 import { effects, policyContextOf, traceProto } from "../policy-convert.js";
 import { evaluatePolicies } from "../policy-engine.js";
-import { preflight, reasonName, type PreflightDeps } from "../preflight.js";
+import { inTokenWorkspace, preflight, reasonName, type PreflightDeps } from "../preflight.js";
 import { appendAudit } from "../store/audit.js";
 import type { GovernanceDatabase } from "../store/schema.js";
 
@@ -31,12 +31,13 @@ export class PreflightHandlers {
     return preflight(this.deps, principalOf(ctx), req);
   }
 
-  async authorizeToolCall(req: AuthorizeToolCallRequest, ctx: HandlerContext): Promise<AuthorizeToolCallResponse> {
+  async authorizeToolCall(request: AuthorizeToolCallRequest, ctx: HandlerContext): Promise<AuthorizeToolCallResponse> {
     const principal = principalOf(ctx);
+    const req = inTokenWorkspace(principal, request);
     const refuse = (code: PreflightReasonCode, message: string, policyId = "") => create(PreflightReasonSchema, { code, message, policyId });
     // Tool calls happen inside executions, which agent:execute (send) or eval:run (evals) admitted.
     const mayExecute = hasPermission(principal, "agent:execute") || hasPermission(principal, "eval:run");
-    const workspaceOk = !principal.workspaceId || !req.workspaceId || principal.workspaceId === req.workspaceId;
+    const workspaceOk = !principal.workspaceId || principal.workspaceId === req.workspaceId;
     if (!mayExecute || !workspaceOk) {
       const reasons = [refuse(PreflightReasonCode.RBAC_DENIED, mayExecute ? "workspace not accessible with this token" : `role ${principal.role} may not run executions`)];
       await this.auditToolDenied(principal.tenantId, principal.userId, req, reasons.map((r) => reasonName(r.code)), "");

@@ -249,10 +249,11 @@ export interface AuditStatsRow {
 }
 
 /** Entries per event type and the time range they span, within [start, end). */
-export async function auditStats(db: Executor, tenantId: string, window: { start?: Date; end?: Date } = {}): Promise<AuditStatsRow> {
+export async function auditStats(db: Executor, tenantId: string, window: { start?: Date; end?: Date; workspaceId?: string | undefined } = {}): Promise<AuditStatsRow> {
   const rows = await db
     .selectFrom("audit_log")
     .where("tenant_id", "=", tenantId)
+    .$if(window.workspaceId !== undefined, (q) => q.where("workspace_id", "=", window.workspaceId!))
     .$if(window.start !== undefined, (q) => q.where("created_at", ">=", window.start!))
     .$if(window.end !== undefined, (q) => q.where("created_at", "<", window.end!))
     .select((eb) => [

@@ -67,13 +67,27 @@ export async function findPolicy(db: Executor, tenantId: string, policyId: strin
   return db.selectFrom("policies").selectAll().where("tenant_id", "=", tenantId).where("policy_id", "=", policyId).executeTakeFirst();
 }
 
-/** Creates or replaces the policy in one statement; `created` is true when it did not exist. */
+/**
+ * Whose policies a write may touch: the tenant's, and only those scoped to `workspaceId` when it
+ * is given (a caller bound to one workspace).
+ */
+export interface PolicyOwner {
+  tenantId: string;
+  workspaceId?: string | undefined;
+}
+
+/**
+ * Creates or replaces the policy in one statement; `created` is true when it did not exist.
+ * Undefined when the id is taken by a policy the owner may not replace (another workspace's, or a
+ * tenant-wide one for a workspace-bound owner): the same statement decides, so no concurrent
+ * write slips between a check and the replace.
+ */
 export async function upsertPolicy(
   db: Executor,
-  tenantId: string,
+  owner: PolicyOwner,
   input: PolicyInput,
   actor: string,
-): Promise<{ policy: PolicyRow; created: boolean }> {
+): Promise<{ policy: PolicyRow; created: boolean } | undefined> {
   const values = {
     workspace_id: input.workspaceId || null,
     environment: input.environment || null,
@@ -88,20 +102,24 @@ export async function upsertPolicy(
   };
   const row = await db
     .insertInto("policies")
-    .values({ tenant_id: tenantId, policy_id: input.policyId, ...values })
-    .onConflict((oc) => oc.columns(["tenant_id", "policy_id"]).doUpdateSet({ ...values, updated_at: new Date() }))
+    .values({ tenant_id: owner.tenantId, policy_id: input.policyId, ...values })
+    .onConflict((oc) => {
+      const update = oc.columns(["tenant_id", "policy_id"]).doUpdateSet({ ...values, updated_at: new Date() });
+      return owner.workspaceId === undefined ? update : update.where("policies.workspace_id", "=", owner.workspaceId);
+    })
     .returningAll()
     // xmax is 0 for a freshly inserted row version, non-zero when ON CONFLICT updated it.
     .returning(sql<boolean>`(xmax = 0)`.as("inserted"))
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
+  if (!row) return undefined;
   const { inserted, ...policy } = row;
   return { policy, created: inserted };
 }
 
-/** Changes enabled and/or precedence; undefined when the tenant has no such policy. */
+/** Changes enabled and/or precedence; undefined when the owner has no such policy. */
 export async function updatePolicy(
   db: Executor,
-  tenantId: string,
+  owner: PolicyOwner,
   policyId: string,
   change: { enabled?: boolean | undefined; precedence?: number | undefined },
   actor: string,
@@ -114,13 +132,20 @@ export async function updatePolicy(
       updated_at: new Date(),
       updated_by: actor,
     })
-    .where("tenant_id", "=", tenantId)
+    .where("tenant_id", "=", owner.tenantId)
     .where("policy_id", "=", policyId)
+    .$if(owner.workspaceId !== undefined, (q) => q.where("workspace_id", "=", owner.workspaceId!))
     .returningAll()
     .executeTakeFirst();
 }
 
-/** Deletes the policy; returns what was deleted, undefined when the tenant has no such policy. */
-export async function deletePolicy(db: Executor, tenantId: string, policyId: string): Promise<PolicyRow | undefined> {
-  return db.deleteFrom("policies").where("tenant_id", "=", tenantId).where("policy_id", "=", policyId).returningAll().executeTakeFirst();
+/** Deletes the policy; returns what was deleted, undefined when the owner has no such policy. */
+export async function deletePolicy(db: Executor, owner: PolicyOwner, policyId: string): Promise<PolicyRow | undefined> {
+  return db
+    .deleteFrom("policies")
+    .where("tenant_id", "=", owner.tenantId)
+    .where("policy_id", "=", policyId)
+    .$if(owner.workspaceId !== undefined, (q) => q.where("workspace_id", "=", owner.workspaceId!))
+    .returningAll()
+    .executeTakeFirst();
 }

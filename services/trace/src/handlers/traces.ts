@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { Code, type HandlerContext } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
-import { hasPermission, principalOf } from "@clasper/auth";
-import { clasperError, invalidField, notFound } from "@clasper/core";
+import { hasPermission, principalOf, workspaceScope } from "@clasper/auth";
+import { invalidField, notFound } from "@clasper/core";
 import {
   DiffTracesResponseSchema,
   EntityType,
@@ -53,9 +53,8 @@ const DEFAULT_LOOKUP_LIMIT = 100;
  */
 export function scopeOf(ctx: HandlerContext, requestedWorkspace = ""): TraceScope {
   const principal = principalOf(ctx);
-  if (requestedWorkspace !== "" && principal.workspaceId !== undefined && principal.workspaceId !== requestedWorkspace) {
-    throw clasperError(Code.PermissionDenied, "workspace access denied", { reason: "workspace_access_denied", field: "workspace_id" });
-  }
+  // The requested workspace is a filter the caller applies; here it only has to be reachable.
+  workspaceScope(principal, requestedWorkspace);
   return { tenantId: principal.tenantId, workspaceId: principal.workspaceId };
 }
 

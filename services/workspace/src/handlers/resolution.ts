@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
-import { principalOf } from "@clasper/auth";
-import { notFound, permissionDenied } from "@clasper/core";
+import { principalOf, workspaceScope } from "@clasper/auth";
+import { notFound } from "@clasper/core";
 import {
   ListWorkspaceSkillsResponseSchema,
   ResolveWorkspaceResponseSchema,
@@ -110,9 +110,5 @@ export class WorkspaceResolutionHandlers {
 
 /** The workspace a request names, else the token's, else "default"; never outside the token's workspace. */
 function workspaceFor(requested: string, ctx: HandlerContext): string {
-  const own = principalOf(ctx).workspaceId;
-  if (requested && own && requested !== own) {
-    throw permissionDenied(`workspace_id ${requested} is outside the token's workspace ${own}`);
-  }
-  return requested || own || DEFAULT_WORKSPACE;
+  return workspaceScope(principalOf(ctx), requested) ?? DEFAULT_WORKSPACE;
 }
