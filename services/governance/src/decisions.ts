@@ -26,9 +26,13 @@ type Executor = Kysely<GovernanceDatabase> | Transaction<GovernanceDatabase>;
 /** The lowest role that may resolve a decision: whoever holds `decision:resolve`. */
 export const RESOLVER_ROLE = minimumRole("decision:resolve");
 
-/** A decision outside the caller's workspace is as invisible as another tenant's. */
+/**
+ * A decision outside the caller's workspace is as invisible as another tenant's; for a
+ * workspace-bound caller that includes one of an execution that named no workspace, which its
+ * pending list does not show either.
+ */
 export function visibleTo(principal: Pick<Principal, "workspaceId">, row: Pick<DecisionRow, "workspace_id">): boolean {
-  return !principal.workspaceId || !row.workspace_id || principal.workspaceId === row.workspace_id;
+  return !principal.workspaceId || principal.workspaceId === row.workspace_id;
 }
 
 /** The tenant's decision, or NotFound (also for another tenant's or workspace's id). */

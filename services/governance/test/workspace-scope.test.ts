@@ -83,6 +83,17 @@ describe(`a token bound to a workspace, in governance (${testBackendFromEnv()})`
     expect(tool.decision).toBe(DecisionEffect.DENY);
   });
 
+  it("sees no decision outside its workspace, including one of an execution that named none", async () => {
+    const tenant = "t-ws-dec";
+    await h.client({ tenantId: tenant }).upsertPolicy({ policyId: "review", subject: { type: PolicySubjectType.COST }, effect: { decision: DecisionEffect.REQUIRE_APPROVAL } });
+    const unscoped = await h.client({ tenantId: tenant, roles: ["operator"] }).preflight({ executionId: "exec-none", permission: "agent:execute", estimatedCostMicros: 1n });
+    const scoped = await h.client({ tenantId: tenant, roles: ["operator"], workspaceId: "ws-a" }).preflight({ executionId: "exec-a", permission: "agent:execute", estimatedCostMicros: 1n });
+    const bound = h.client({ tenantId: tenant, workspaceId: "ws-a" });
+    expect((await bound.listDecisions({})).decisions.map((d) => d.decisionId)).toEqual([scoped.decisionId]);
+    expect((await bound.getDecision({ decisionId: scoped.decisionId })).decision?.workspaceId).toBe("ws-a");
+    expect((await rejection(bound.getDecision({ decisionId: unscoped.decisionId }))).code).toBe(Code.NotFound);
+  });
+
   it("reads its workspace's audit entries and statistics, and not the tenant's whole chain", async () => {
     const tenant = "t-ws-audit";
     await appendAudit(h.db, tenant, { eventType: "config_change", workspaceId: "ws-a", actor: "u", data: { n: 1 } });
