@@ -1,5 +1,6 @@
 // Structural checks of a rendered example: the parts of the chart's promises that a schema of
-// Kubernetes objects cannot see (labels, selectors, hardening, probes, secrets, peer wiring).
+// Kubernetes objects cannot see (labels, selectors, hardening, probes, secrets, peer wiring,
+// egress to the URLs a pod is given).
 import { YAML } from "./deps.mjs";
 
 const COMMON_LABELS = [
@@ -58,7 +59,40 @@ export function manifestProblems(objects) {
       }
     }
   }
+  problems.push(...unreachableUrls(objects));
   return problems;
+}
+
+/**
+ * A URL given to a container in plain `env` (a peer, the JWKS, the backend, the collector) must
+ * be reachable under the NetworkPolicies that select its pod: some egress rule of theirs allows
+ * TCP to the URL's port. Only ports are compared; `to` is a matter of addresses the render
+ * cannot resolve.
+ */
+function unreachableUrls(objects) {
+  const policies = objects.filter((o) => o?.kind === "NetworkPolicy");
+  const problems = [];
+  for (const obj of objects.filter((o) => o?.kind === "Deployment")) {
+    const podLabels = obj.spec?.template?.metadata?.labels ?? {};
+    const selecting = policies.filter((p) =>
+      Object.entries(p.spec?.podSelector?.matchLabels ?? {}).every(([k, v]) => podLabels[k] === v));
+    if (!selecting.some((p) => (p.spec?.policyTypes ?? []).includes("Egress"))) continue;
+    const rules = selecting.flatMap((p) => p.spec?.egress ?? []);
+    for (const env of containersOf(obj).flatMap((c) => c.env ?? [])) {
+      const port = urlPort(env.value);
+      if (port === undefined) continue;
+      const allowed = rules.some((r) => !r.ports || r.ports.some((p) => (p.protocol ?? "TCP") === "TCP" && p.port === port));
+      if (!allowed) problems.push(`Deployment/${obj.metadata.name}: ${env.name}=${env.value} is blocked: no egress rule allows TCP ${port}`);
+    }
+  }
+  return problems;
+}
+
+/** The TCP port an http(s) URL is reached at; undefined for anything else. */
+function urlPort(value) {
+  if (typeof value !== "string" || !/^https?:\/\//.test(value)) return undefined;
+  const url = new URL(value);
+  return Number(url.port || (url.protocol === "https:" ? 443 : 80));
 }
 
 function selectorsOf(obj) {

@@ -157,3 +157,22 @@ failureThreshold: {{ .failureThreshold }}
       optional: true
       {{- end }}
 {{- end }}
+
+{{/*
+A NetworkPolicyEgressRule, as YAML, that lets a pod reach one URL: TCP to the URL's port (443
+for https, 80 for http when it names none), to the given peers or, when there are none, to any
+address. NetworkPolicies see addresses, not host names, so narrowing by host is left to `to`.
+Call with (dict "url" $url "to" $peers).
+*/}}
+{{- define "clasper.urlEgressRule" -}}
+{{- $u := urlParse .url }}
+{{- $port := regexFind ":[0-9]+$" $u.host | trimPrefix ":" }}
+{{- if not $port }}
+{{- $port = ternary "443" "80" (eq $u.scheme "https") }}
+{{- end }}
+{{- $rule := dict "ports" (list (dict "port" (int $port) "protocol" "TCP")) }}
+{{- with .to }}
+{{- $_ := set $rule "to" . }}
+{{- end }}
+{{- toYaml $rule }}
+{{- end }}
