@@ -17,6 +17,9 @@ const VERSION_LABEL = "app.kubernetes.io/version";
 const PER_COMPONENT_KINDS = new Set(["Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Job"]);
 // Variables whose values are secrets: they may only come from a Secret.
 const SECRET_VARS = /^(DATABASE_URL|CLASPER_INTERNAL_SECRET|CLASPER_AUTH_JWT_SECRET|AGENT_JWT_SECRET|[A-Z0-9_]*_API_KEY)$/;
+// Variables a process refuses to be given together: when the first has a plain value, the
+// second must not be read at all (the gateway exits on a JWT secret next to a JWKS URL).
+const EXCLUSIVE_VARS = [["CLASPER_AUTH_JWKS_URL", "CLASPER_AUTH_JWT_SECRET"]];
 
 /** Parses a multi-document YAML text into objects; throws on a syntax error. */
 export function parseManifests(text) {
@@ -155,6 +158,10 @@ function checkPod(obj, fail) {
     if (!tmp || !tmpVolumes.has(tmp.name)) fail(`${at}: no emptyDir at /tmp`);
     for (const env of c.env ?? []) {
       if (SECRET_VARS.test(env.name) && !env.valueFrom?.secretKeyRef) fail(`${at}: ${env.name} is not read from a Secret`);
+    }
+    const names = new Set((c.env ?? []).map((e) => e.name));
+    for (const [set, refused] of EXCLUSIVE_VARS) {
+      if ((c.env ?? []).some((e) => e.name === set && e.value) && names.has(refused)) fail(`${at}: ${set} is set, so ${refused} must not be`);
     }
   }
 }
