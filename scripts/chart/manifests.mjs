@@ -15,6 +15,8 @@ const COMPONENT_LABEL = "app.kubernetes.io/component";
 const VERSION_LABEL = "app.kubernetes.io/version";
 // Objects that belong to one component carry its label.
 const PER_COMPONENT_KINDS = new Set(["Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Job"]);
+// The Connect services (packages/service-kit/src/names.ts); the gateway needs a URL for each.
+const SERVICES = ["runtime", "trace", "governance", "registry", "workspace"];
 // Variables whose values are secrets: they may only come from a Secret.
 const SECRET_VARS = /^(DATABASE_URL|CLASPER_INTERNAL_SECRET|CLASPER_AUTH_JWT_SECRET|AGENT_JWT_SECRET|[A-Z0-9_]*_API_KEY)$/;
 // Variables a process refuses to be given together: when the first has a plain value, the
@@ -53,12 +55,25 @@ export function manifestProblems(objects) {
     if (obj.kind === "Deployment") checkDeployment(obj, fail);
     if (obj.kind === "Job") checkJob(obj, fail);
   }
-  // Peer URLs must point at a Service of the same release, on its port.
-  for (const obj of objects.filter((o) => o?.kind === "Deployment")) {
-    for (const env of containersOf(obj).flatMap((c) => c.env ?? [])) {
-      const peer = /^CLASPER_[A-Z]+_URL$/.test(env.name) && /^http:\/\/([^:/]+):(\d+)$/.exec(env.value ?? "");
-      if (peer && !services.get(peer[1])?.includes(Number(peer[2]))) {
+  // A peer deployed in the release is reached at its Service, on its port; a peer that is not
+  // is reached at its externalUrl, which only the reachability check below can judge.
+  const deployments = objects.filter((o) => o?.kind === "Deployment");
+  const deployed = new Set(deployments.map((o) => o.metadata.labels?.[COMPONENT_LABEL]));
+  for (const obj of deployments) {
+    const envs = containersOf(obj).flatMap((c) => c.env ?? []);
+    for (const env of envs) {
+      const name = /^CLASPER_([A-Z]+)_URL$/.exec(env.name)?.[1]?.toLowerCase();
+      if (!name || !SERVICES.includes(name) || !deployed.has(name)) continue;
+      const peer = /^http:\/\/([^:/]+):(\d+)$/.exec(env.value ?? "");
+      if (!peer || !services.get(peer[1])?.includes(Number(peer[2]))) {
         problems.push(`Deployment/${obj.metadata.name}: ${env.name}=${env.value} matches no Service port`);
+      }
+    }
+    // services/gateway/src/main.ts refuses to start without every service's URL.
+    if (obj.metadata.labels?.[COMPONENT_LABEL] === "gateway") {
+      for (const name of SERVICES) {
+        const variable = `CLASPER_${name.toUpperCase()}_URL`;
+        if (!envs.some((e) => e.name === variable && e.value)) problems.push(`Deployment/${obj.metadata.name}: no ${variable}`);
       }
     }
   }

@@ -116,6 +116,24 @@ name -> settings (with `name` set). Every per-component template ranges over thi
 {{- printf "CLASPER_%s_URL" (. | upper | replace "-" "_") }}
 {{- end }}
 
+{{/*
+Where a component reaches one peer: its Service while the peer is enabled, otherwise the peer's
+`externalUrl` (a deployment elsewhere). A disabled peer without one fails the render, since the
+caller would start without CLASPER_<PEER>_URL (the gateway refuses to start then). Call with
+(dict "root" $ "components" $components "caller" $name "peer" $peer).
+*/}}
+{{- define "clasper.peerUrl" -}}
+{{- with get .components .peer }}
+{{- printf "http://%s:%v" (include "clasper.componentFullname" (dict "root" $.root "name" $.peer)) .port }}
+{{- else }}
+{{- $external := (get .root.Values.components .peer | default dict).externalUrl }}
+{{- if not $external }}
+{{- fail (printf "components.%s calls %s, which is disabled: set components.%s.externalUrl to where it runs" .caller .peer .peer) }}
+{{- end }}
+{{- $external }}
+{{- end }}
+{{- end }}
+
 {{/* Pod and container security settings shared by the Deployments and the migration Job. Call with the merged component. */}}
 {{- define "clasper.podSecurity" -}}
 automountServiceAccountToken: false
