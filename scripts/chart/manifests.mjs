@@ -169,6 +169,14 @@ function checkPod(obj, fail) {
         if (c.resources?.[kind]?.[resource] === undefined) fail(`${at}: no ${resource} ${kind}`);
       }
     }
+    const volumes = new Set((pod.volumes ?? []).map((v) => v.name));
+    for (const m of c.volumeMounts ?? []) if (!volumes.has(m.name)) fail(`${at}: mounts ${m.name}, which is no volume of the pod`);
+    // The workspace service serves CLASPER_WORKSPACE to tenants' prompts; nothing in the pod
+    // may change it, so it must lie in a read-only mount (or in the read-only image).
+    const workspace = (c.env ?? []).find((e) => e.name === "CLASPER_WORKSPACE")?.value;
+    if (workspace && !(c.volumeMounts ?? []).some((m) => m.readOnly === true && isWithin(workspace, m.mountPath))) {
+      fail(`${at}: CLASPER_WORKSPACE=${workspace} is not in a read-only volume mount`);
+    }
     const tmp = (c.volumeMounts ?? []).find((m) => m.mountPath === "/tmp");
     if (!tmp || !tmpVolumes.has(tmp.name)) fail(`${at}: no emptyDir at /tmp`);
     for (const env of c.env ?? []) {
@@ -180,3 +188,5 @@ function checkPod(obj, fail) {
     }
   }
 }
+
+const isWithin = (path, dir) => path === dir || path.startsWith(`${dir.replace(/\/$/, "")}/`);

@@ -153,6 +153,41 @@ securityContext:
   mountPath: /tmp
 {{- end }}
 
+{{/*
+The source of a component's workspace volume, as YAML (empty when it has none): an existing
+ConfigMap or an existing PersistentVolumeClaim, never written to. Call with the merged component.
+*/}}
+{{- define "clasper.workspaceVolume" -}}
+{{- with .workspaceVolume }}
+{{- if .configMap }}
+configMap:
+  name: {{ .configMap }}
+  {{- with .items }}
+  items:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- else if .claimName }}
+persistentVolumeClaim:
+  claimName: {{ .claimName }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+CLASPER_WORKSPACE for a component's workspace volume. A ConfigMap volume holds its files as
+symbolic links into a hidden "..data" folder that the kubelet swaps on every update; the
+workspace service does not follow links (so a workspace cannot reach outside itself), so it is
+pointed at "..data", whose entries are the real files and folders. Call with the merged component.
+*/}}
+{{- define "clasper.workspacePath" -}}
+{{- if .workspaceVolume.configMap }}
+{{- printf "%s/..data" (trimSuffix "/" .workspaceVolume.mountPath) }}
+{{- else }}
+{{- .workspaceVolume.mountPath }}
+{{- end }}
+{{- end }}
+
 {{/* One probe over HTTP on the component's port. Call with the probe settings. */}}
 {{- define "clasper.probe" -}}
 httpGet:
