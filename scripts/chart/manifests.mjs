@@ -1,6 +1,6 @@
 // Structural checks of a rendered example: the parts of the chart's promises that a schema of
 // Kubernetes objects cannot see (labels, selectors, hardening, probes, secrets, peer wiring,
-// egress to the URLs a pod is given).
+// egress to the URLs a pod is given, Ingress backends that exist and may be reached).
 import { YAML } from "./deps.mjs";
 
 const COMMON_LABELS = [
@@ -14,7 +14,7 @@ const COMMON_LABELS = [
 const COMPONENT_LABEL = "app.kubernetes.io/component";
 const VERSION_LABEL = "app.kubernetes.io/version";
 // Objects that belong to one component carry its label.
-const PER_COMPONENT_KINDS = new Set(["Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Job"]);
+const PER_COMPONENT_KINDS = new Set(["Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Job", "Ingress"]);
 // The Connect services (packages/service-kit/src/names.ts); the gateway needs a URL for each.
 const SERVICES = ["runtime", "trace", "governance", "registry", "workspace"];
 // Variables whose values are secrets: they may only come from a Secret.
@@ -77,7 +77,47 @@ export function manifestProblems(objects) {
       }
     }
   }
-  problems.push(...unreachableUrls(objects));
+  problems.push(...unreachableUrls(objects), ...unreachableBackends(objects));
+  return problems;
+}
+
+/** NetworkPolicies among `objects` that select a pod with these labels. */
+function policiesSelecting(objects, podLabels) {
+  return objects.filter((o) => o?.kind === "NetworkPolicy"
+    && Object.entries(o.spec?.podSelector?.matchLabels ?? {}).every(([k, v]) => podLabels[k] === v));
+}
+
+const allowsPort = (rule, port) => !rule.ports || rule.ports.some((p) => (p.protocol ?? "TCP") === "TCP" && p.port === port);
+
+/**
+ * Every Ingress backend is a Service of the release with that port, and when NetworkPolicies
+ * select its pods, one of their ingress rules admits traffic from outside the release's pods (no
+ * `from`, or a namespaceSelector or ipBlock: the ingress controller) on the container's port.
+ */
+function unreachableBackends(objects) {
+  const problems = [];
+  for (const ingress of objects.filter((o) => o?.kind === "Ingress")) {
+    const where = `Ingress/${ingress.metadata.name}`;
+    const backends = (ingress.spec?.rules ?? []).flatMap((r) => r.http?.paths ?? []).map((p) => p.backend?.service);
+    for (const backend of backends) {
+      const service = objects.find((o) => o?.kind === "Service" && o.metadata.name === backend?.name);
+      const port = service?.spec?.ports?.find((p) => p.name === backend?.port?.name || p.port === backend?.port?.number);
+      if (!port) {
+        problems.push(`${where}: backend ${backend?.name}:${backend?.port?.name ?? backend?.port?.number} is no Service port of the release`);
+        continue;
+      }
+      const pods = objects.filter((o) => o?.kind === "Deployment"
+        && Object.entries(service.spec.selector ?? {}).every(([k, v]) => o.spec?.template?.metadata?.labels?.[k] === v));
+      for (const deployment of pods) {
+        const containerPort = containersOf(deployment).flatMap((c) => c.ports ?? []).find((p) => p.name === port.targetPort || p.containerPort === port.targetPort)?.containerPort;
+        const selecting = policiesSelecting(objects, deployment.spec.template.metadata.labels);
+        if (!selecting.some((p) => (p.spec?.policyTypes ?? []).includes("Ingress"))) continue;
+        const admitted = selecting.flatMap((p) => p.spec?.ingress ?? []).some((r) =>
+          allowsPort(r, containerPort) && (!r.from || r.from.some((peer) => peer.namespaceSelector || peer.ipBlock)));
+        if (!admitted) problems.push(`${where}: NetworkPolicies admit no traffic from outside the release to Deployment/${deployment.metadata.name} port ${containerPort}`);
+      }
+    }
+  }
   return problems;
 }
 
@@ -88,18 +128,15 @@ export function manifestProblems(objects) {
  * cannot resolve.
  */
 function unreachableUrls(objects) {
-  const policies = objects.filter((o) => o?.kind === "NetworkPolicy");
   const problems = [];
   for (const obj of objects.filter((o) => o?.kind === "Deployment")) {
-    const podLabels = obj.spec?.template?.metadata?.labels ?? {};
-    const selecting = policies.filter((p) =>
-      Object.entries(p.spec?.podSelector?.matchLabels ?? {}).every(([k, v]) => podLabels[k] === v));
+    const selecting = policiesSelecting(objects, obj.spec?.template?.metadata?.labels ?? {});
     if (!selecting.some((p) => (p.spec?.policyTypes ?? []).includes("Egress"))) continue;
     const rules = selecting.flatMap((p) => p.spec?.egress ?? []);
     for (const env of containersOf(obj).flatMap((c) => c.env ?? [])) {
       const port = urlPort(env.value);
       if (port === undefined) continue;
-      const allowed = rules.some((r) => !r.ports || r.ports.some((p) => (p.protocol ?? "TCP") === "TCP" && p.port === port));
+      const allowed = rules.some((r) => allowsPort(r, port));
       if (!allowed) problems.push(`Deployment/${obj.metadata.name}: ${env.name}=${env.value} is blocked: no egress rule allows TCP ${port}`);
     }
   }
