@@ -1,7 +1,9 @@
 // Structural checks of a rendered example: the parts of the chart's promises that a schema of
 // Kubernetes objects cannot see (labels, selectors, hardening, probes, secrets, peer wiring,
 // egress to the URLs a pod is given, Ingress backends that exist and may be reached).
+import { readFileSync } from "node:fs";
 import { YAML } from "./deps.mjs";
+import { schemaFile } from "./layout.mjs";
 
 const COMMON_LABELS = [
   "app.kubernetes.io/name",
@@ -17,8 +19,9 @@ const VERSION_LABEL = "app.kubernetes.io/version";
 const PER_COMPONENT_KINDS = new Set(["Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Job", "Ingress"]);
 // The Connect services (packages/service-kit/src/names.ts); the gateway needs a URL for each.
 const SERVICES = ["runtime", "trace", "governance", "registry", "workspace"];
-// Variables whose values are secrets: they may only come from a Secret.
-const SECRET_VARS = /^(DATABASE_URL|CLASPER_INTERNAL_SECRET|CLASPER_AUTH_JWT_SECRET|AGENT_JWT_SECRET|[A-Z0-9_]*_API_KEY)$/;
+// Variables whose values are secrets: they may only come from a Secret. The schema refuses
+// them in `env` by the same pattern.
+const SECRET_VARS = new RegExp(JSON.parse(readFileSync(schemaFile, "utf8")).definitions.secretVariable.pattern);
 // Variables a process refuses to be given together: when the first has a plain value, the
 // second must not be read at all (the gateway exits on a JWT secret next to a JWKS URL).
 const EXCLUSIVE_VARS = [["CLASPER_AUTH_JWKS_URL", "CLASPER_AUTH_JWT_SECRET"]];
