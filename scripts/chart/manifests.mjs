@@ -174,7 +174,10 @@ function checkDeployment(obj, fail) {
     if (podLabels[key] !== value) fail(`selector ${key}=${value} does not match the pod labels`);
   }
   checkPod(obj, fail);
+  const component = obj.metadata.labels?.[COMPONENT_LABEL];
   for (const c of containersOf(obj)) {
+    if (c.command) fail(`container ${c.name}: sets command; the image's entrypoint is the clasper CLI (Dockerfile)`);
+    if (c.args?.join(" ") !== `serve --service ${component}`) fail(`container ${c.name}: args are not "serve --service ${component}"`);
     if (c.livenessProbe?.httpGet?.path !== "/healthz") fail(`container ${c.name}: liveness probe is not GET /healthz`);
     if (c.readinessProbe?.httpGet?.path !== "/readyz") fail(`container ${c.name}: readiness probe is not GET /readyz`);
   }
