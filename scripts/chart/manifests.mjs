@@ -19,6 +19,8 @@ const VERSION_LABEL = "app.kubernetes.io/version";
 const PER_COMPONENT_KINDS = new Set(["Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Job", "Ingress"]);
 // The Connect services (packages/service-kit/src/names.ts); the gateway needs a URL for each.
 const SERVICES = ["runtime", "trace", "governance", "registry", "workspace"];
+// What `helm install/upgrade` waits for hooks without --timeout.
+const HELM_DEFAULT_TIMEOUT_SECONDS = 300;
 // Variables whose values are secrets: they may only come from a Secret. The schema refuses
 // them in `env` by the same pattern.
 const SECRET_VARS = new RegExp(JSON.parse(readFileSync(schemaFile, "utf8")).definitions.secretVariable.pattern);
@@ -175,7 +177,14 @@ function checkDeployment(obj, fail) {
   }
   checkPod(obj, fail);
   const component = obj.metadata.labels?.[COMPONENT_LABEL];
+  const grace = podSpecOf(obj)?.terminationGracePeriodSeconds ?? 30;
   for (const c of containersOf(obj)) {
+    // The grace period runs from the preStop hook on: sleep, drain, then flush and close.
+    const preStop = c.lifecycle?.preStop?.exec?.command;
+    const sleep = preStop?.[0] === "sleep" ? Number(preStop[1]) : 0;
+    if (!(sleep > 0)) fail(`container ${c.name}: no preStop sleep, so a rollout refuses connections routed before the endpoints update`);
+    const drain = Number((c.env ?? []).find((e) => e.name === "CLASPER_SHUTDOWN_TIMEOUT_MS")?.value) / 1000;
+    if (!(grace > sleep + drain)) fail(`container ${c.name}: terminationGracePeriodSeconds ${grace} is not above preStop ${sleep} s + shutdown ${drain} s`);
     if (c.command) fail(`container ${c.name}: sets command; the image's entrypoint is the clasper CLI (Dockerfile)`);
     if (c.args?.join(" ") !== `serve --service ${component}`) fail(`container ${c.name}: args are not "serve --service ${component}"`);
     if (c.livenessProbe?.httpGet?.path !== "/healthz") fail(`container ${c.name}: liveness probe is not GET /healthz`);
@@ -188,6 +197,11 @@ function checkJob(obj, fail) {
   const hooks = (annotations["helm.sh/hook"] ?? "").split(",");
   if (!hooks.includes("pre-install") || !hooks.includes("pre-upgrade")) fail("is not a pre-install,pre-upgrade hook");
   if (!annotations["helm.sh/hook-delete-policy"]) fail("has no helm.sh/hook-delete-policy");
+  // Helm gives up on a hook after --timeout (5 min by default) and leaves the Job running, so
+  // the Job must stop first for the release to fail with the Job's own reason.
+  const deadline = obj.spec?.activeDeadlineSeconds;
+  if (!(deadline < HELM_DEFAULT_TIMEOUT_SECONDS)) fail(`activeDeadlineSeconds ${deadline} is not below helm's default --timeout (${HELM_DEFAULT_TIMEOUT_SECONDS} s)`);
+  for (const c of containersOf(obj)) if (c.command || c.args?.join(" ") !== "migrate") fail(`container ${c.name}: is not the CLI's "migrate"`);
   checkPod(obj, fail);
 }
 
