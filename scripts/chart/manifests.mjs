@@ -211,7 +211,6 @@ function checkPod(obj, fail) {
   const podSec = pod.securityContext ?? {};
   if (pod.automountServiceAccountToken !== false) fail("mounts the ServiceAccount token");
   if (podSec.runAsNonRoot !== true) fail("pod securityContext.runAsNonRoot is not true");
-  const tmpVolumes = new Set((pod.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name));
   for (const c of pod.containers ?? []) {
     const at = `container ${c.name}`;
     const sec = c.securityContext ?? {};
@@ -226,23 +225,33 @@ function checkPod(obj, fail) {
         if (c.resources?.[kind]?.[resource] === undefined) fail(`${at}: no ${resource} ${kind}`);
       }
     }
-    const volumes = new Set((pod.volumes ?? []).map((v) => v.name));
-    for (const m of c.volumeMounts ?? []) if (!volumes.has(m.name)) fail(`${at}: mounts ${m.name}, which is no volume of the pod`);
-    // The workspace service serves CLASPER_WORKSPACE to tenants' prompts; nothing in the pod
-    // may change it, so it must lie in a read-only mount (or in the read-only image).
-    const workspace = (c.env ?? []).find((e) => e.name === "CLASPER_WORKSPACE")?.value;
-    if (workspace && !(c.volumeMounts ?? []).some((m) => m.readOnly === true && isWithin(workspace, m.mountPath))) {
-      fail(`${at}: CLASPER_WORKSPACE=${workspace} is not in a read-only volume mount`);
-    }
-    const tmp = (c.volumeMounts ?? []).find((m) => m.mountPath === "/tmp");
-    if (!tmp || !tmpVolumes.has(tmp.name)) fail(`${at}: no emptyDir at /tmp`);
-    for (const env of c.env ?? []) {
-      if (SECRET_VARS.test(env.name) && !env.valueFrom?.secretKeyRef) fail(`${at}: ${env.name} is not read from a Secret`);
-    }
-    const names = new Set((c.env ?? []).map((e) => e.name));
-    for (const [set, refused] of EXCLUSIVE_VARS) {
-      if ((c.env ?? []).some((e) => e.name === set && e.value) && names.has(refused)) fail(`${at}: ${set} is set, so ${refused} must not be`);
-    }
+    checkMounts(pod, c, (message) => fail(`${at}: ${message}`));
+    checkEnv(c, (message) => fail(`${at}: ${message}`));
+  }
+}
+
+/** A writable /tmp and nothing else writable where it matters; every mount has its volume. */
+function checkMounts(pod, c, fail) {
+  const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
+  const mounts = c.volumeMounts ?? [];
+  for (const m of mounts) if (!volumes.has(m.name)) fail(`mounts ${m.name}, which is no volume of the pod`);
+  if (!mounts.some((m) => m.mountPath === "/tmp" && volumes.get(m.name)?.emptyDir)) fail("no emptyDir at /tmp");
+  // The workspace service serves CLASPER_WORKSPACE to tenants' prompts; nothing in the pod
+  // may change it, so it must lie in a read-only mount (or in the read-only image).
+  const workspace = (c.env ?? []).find((e) => e.name === "CLASPER_WORKSPACE")?.value;
+  if (workspace && !mounts.some((m) => m.readOnly === true && isWithin(workspace, m.mountPath))) {
+    fail(`CLASPER_WORKSPACE=${workspace} is not in a read-only volume mount`);
+  }
+}
+
+/** Secrets only from the Secret, and never two variables the process refuses together. */
+function checkEnv(c, fail) {
+  const env = c.env ?? [];
+  for (const e of env) {
+    if (SECRET_VARS.test(e.name) && !e.valueFrom?.secretKeyRef) fail(`${e.name} is not read from a Secret`);
+  }
+  for (const [set, refused] of EXCLUSIVE_VARS) {
+    if (env.some((e) => e.name === set && e.value) && env.some((e) => e.name === refused)) fail(`${set} is set, so ${refused} must not be`);
   }
 }
 
