@@ -87,7 +87,18 @@ check("every key of values.yaml is commented", () => uncommentedKeys(readFileSyn
 for (const ci of ciFiles()) {
   check(`${rel(ci)} merged over values.yaml matches the schema`, () => (validate(coalesce(values, readYaml(ci))) ? [] : schemaErrors()));
 }
-check("the schema rejects an unknown key", () => (validate(coalesce(values, { default: { replica: 1 } })) ? ["default.replica was accepted"] : []));
+// Values the schema must refuse, each merged over values.yaml on its own.
+const REFUSED = {
+  "an unknown key": { default: { replica: 1 } },
+  "a secret in plain env": { components: { gateway: { env: { CLASPER_AUTH_JWT_SECRET: "x".repeat(32) } } } },
+  "a provider key in plain env": { default: { env: { OPENAI_API_KEY: "sk-x" } } },
+  "a secret as a plain extraEnv value": { components: { trace: { extraEnv: [{ name: "DATABASE_URL", value: "postgres://u:p@db/x" }] } } },
+  "a writable root filesystem": { default: { securityContext: { readOnlyRootFilesystem: false } } },
+  "a workspace from both a ConfigMap and a claim": { components: { workspace: { workspaceVolume: { configMap: "a", claimName: "b" } } } },
+};
+for (const [what, overlay] of Object.entries(REFUSED)) {
+  check(`the schema refuses ${what}`, () => (validate(coalesce(values, overlay)) ? [`accepted: ${JSON.stringify(overlay)}`] : []));
+}
 
 // --- examples -------------------------------------------------------------------------------
 const helm = onPath("helm", ["version"]);

@@ -116,6 +116,24 @@ name -> settings (with `name` set). Every per-component template ranges over thi
 {{- printf "CLASPER_%s_URL" (. | upper | replace "-" "_") }}
 {{- end }}
 
+{{/*
+Where a component reaches one peer: its Service while the peer is enabled, otherwise the peer's
+`externalUrl` (a deployment elsewhere). A disabled peer without one fails the render, since the
+caller would start without CLASPER_<PEER>_URL (the gateway refuses to start then). Call with
+(dict "root" $ "components" $components "caller" $name "peer" $peer).
+*/}}
+{{- define "clasper.peerUrl" -}}
+{{- with get .components .peer }}
+{{- printf "http://%s:%v" (include "clasper.componentFullname" (dict "root" $.root "name" $.peer)) .port }}
+{{- else }}
+{{- $external := (get .root.Values.components .peer | default dict).externalUrl }}
+{{- if not $external }}
+{{- fail (printf "components.%s calls %s, which is disabled: set components.%s.externalUrl to where it runs" .caller .peer .peer) }}
+{{- end }}
+{{- $external }}
+{{- end }}
+{{- end }}
+
 {{/* Pod and container security settings shared by the Deployments and the migration Job. Call with the merged component. */}}
 {{- define "clasper.podSecurity" -}}
 automountServiceAccountToken: false
@@ -133,6 +151,41 @@ securityContext:
 {{- define "clasper.tmpVolumeMount" -}}
 - name: tmp
   mountPath: /tmp
+{{- end }}
+
+{{/*
+The source of a component's workspace volume, as YAML (empty when it has none): an existing
+ConfigMap or an existing PersistentVolumeClaim, never written to. Call with the merged component.
+*/}}
+{{- define "clasper.workspaceVolume" -}}
+{{- with .workspaceVolume }}
+{{- if .configMap }}
+configMap:
+  name: {{ .configMap }}
+  {{- with .items }}
+  items:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- else if .claimName }}
+persistentVolumeClaim:
+  claimName: {{ .claimName }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+CLASPER_WORKSPACE for a component's workspace volume. A ConfigMap volume holds its files as
+symbolic links into a hidden "..data" folder that the kubelet swaps on every update; the
+workspace service does not follow links (so a workspace cannot reach outside itself), so it is
+pointed at "..data", whose entries are the real files and folders. Call with the merged component.
+*/}}
+{{- define "clasper.workspacePath" -}}
+{{- if .workspaceVolume.configMap }}
+{{- printf "%s/..data" (trimSuffix "/" .workspaceVolume.mountPath) }}
+{{- else }}
+{{- .workspaceVolume.mountPath }}
+{{- end }}
 {{- end }}
 
 {{/* One probe over HTTP on the component's port. Call with the probe settings. */}}
@@ -156,4 +209,23 @@ failureThreshold: {{ .failureThreshold }}
       {{- if eq .mode "optional" }}
       optional: true
       {{- end }}
+{{- end }}
+
+{{/*
+A NetworkPolicyEgressRule, as YAML, that lets a pod reach one URL: TCP to the URL's port (443
+for https, 80 for http when it names none), to the given peers or, when there are none, to any
+address. NetworkPolicies see addresses, not host names, so narrowing by host is left to `to`.
+Call with (dict "url" $url "to" $peers).
+*/}}
+{{- define "clasper.urlEgressRule" -}}
+{{- $u := urlParse .url }}
+{{- $port := regexFind ":[0-9]+$" $u.host | trimPrefix ":" }}
+{{- if not $port }}
+{{- $port = ternary "443" "80" (eq $u.scheme "https") }}
+{{- end }}
+{{- $rule := dict "ports" (list (dict "port" (int $port) "protocol" "TCP")) }}
+{{- with .to }}
+{{- $_ := set $rule "to" . }}
+{{- end }}
+{{- toYaml $rule }}
 {{- end }}
