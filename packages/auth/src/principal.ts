@@ -80,3 +80,16 @@ export function workspaceScope(principal: Pick<Principal, "workspaceId">, reques
   }
   return principal.workspaceId ?? (requested || undefined);
 }
+
+/**
+ * The tenant, for an action on all of its workspaces at once (a tenant-wide setting, the whole
+ * audit chain); a token bound to one workspace may not take it: 403 `workspace_access_denied`.
+ */
+export function tenantWide(principal: Pick<Principal, "tenantId" | "workspaceId">, what: string): string {
+  if (principal.workspaceId !== undefined) {
+    throw clasperError(Code.PermissionDenied, `${what} spans every workspace of the tenant; use a token not bound to a workspace`, {
+      reason: "workspace_access_denied",
+    });
+  }
+  return principal.tenantId;
+}

@@ -72,6 +72,18 @@ describe("one process: the retention slice", () => {
     expect(res.body.error.message).toContain("retention:modify");
   });
 
+  it("leaves the tenant-wide policy and its enforcement to tokens not bound to a workspace", async () => {
+    const bound = await sys.token({ tenant_id: "ws-retention", workspace_id: "ws-a" });
+    for (const [path, body] of [["/retention/policy", { retention_days: 10 }], ["/retention/enforce", { dry_run: false }]] as const) {
+      const res = await sys.call("POST", path, { token: bound, body });
+      expect(res.status, path).toBe(403);
+      expect(res.body.error.code).toBe("workspace_access_denied");
+    }
+    const unbound = await sys.token({ tenant_id: "ws-retention" });
+    expect((await sys.call("POST", "/retention/policy", { token: unbound, body: { retention_days: 10 } })).status).toBe(200);
+    expect((await sys.call("GET", "/retention/policy", { token: bound })).body.policy.retention_days).toBe(10);
+  });
+
   it.each([
     [{ retention_days: "thirty" }, "retention_days"],
     [{ retention_days: 0 }, "retention_days"],

@@ -20,9 +20,11 @@ import { BudgetBatcher } from "../src/budget-batcher.js";
 import { DEFAULT_BUDGET } from "../src/budget-check.js";
 import { createDecisionTokens, type DecisionTokens } from "../src/decision-token.js";
 import { AuditHandlers } from "../src/handlers/audit.js";
+import { BudgetHandlers } from "../src/handlers/budgets.js";
 import { DecisionHandlers } from "../src/handlers/decisions.js";
 import { PolicyHandlers } from "../src/handlers/policies.js";
 import { PreflightHandlers } from "../src/handlers/preflight.js";
+import { RedactionRulesHandlers } from "../src/handlers/redaction-rules.js";
 import { routes } from "../src/routes.js";
 import type { GovernanceDatabase } from "../src/store/schema.js";
 import { GOVERNANCE_SCHEMA } from "../src/server.js";
@@ -46,18 +48,21 @@ export interface PoliciesHarness {
 }
 
 /**
- * The policies-area handlers (and the audit log they write) on a fresh database behind serverAuthInterceptor and the validation
+ * The policies-area handlers (with the audit log they write, budgets and redaction rules) on a fresh database behind serverAuthInterceptor and the validation
  * interceptor (in-memory tier): what the gateway's callers reach, minus the socket.
  */
 export async function policiesHarness(): Promise<PoliciesHarness> {
   const database = await freshDatabase("governance");
   const db = database.forSchema<GovernanceDatabase>(GOVERNANCE_SCHEMA);
   const tokens = createDecisionTokens(randomBytes(32), 600);
+  const budgets = new BudgetBatcher(db);
   const router = routes(
     new PolicyHandlers(db),
     new DecisionHandlers(db, tokens),
-    new PreflightHandlers({ db, budgets: new BudgetBatcher(db), tokens, decisionTtlSeconds: 3600, budgetDefaults: DEFAULT_BUDGET }),
+    new PreflightHandlers({ db, budgets, tokens, decisionTtlSeconds: 3600, budgetDefaults: DEFAULT_BUDGET }),
     new AuditHandlers(db),
+    new BudgetHandlers(db, DEFAULT_BUDGET, budgets),
+    new RedactionRulesHandlers(db),
   );
   const signer = createContextSigner(SECRET);
   const verifier = createContextVerifier(SECRET);

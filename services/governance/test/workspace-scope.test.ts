@@ -94,6 +94,17 @@ describe(`a token bound to a workspace, in governance (${testBackendFromEnv()})`
     expect((await rejection(bound.getDecision({ decisionId: unscoped.decisionId }))).code).toBe(Code.NotFound);
   });
 
+  it("cannot change what applies to every workspace of its tenant: budget, redaction rules", async () => {
+    const bound = h.client({ tenantId: "t-ws-wide", workspaceId: "ws-a" });
+    await expectWorkspaceDenied(bound.setBudget({ limitMicros: 5_000_000n }));
+    await expectWorkspaceDenied(bound.updateRedactionRules({ enabled: false }));
+    const unbound = h.client({ tenantId: "t-ws-wide" });
+    expect((await unbound.setBudget({ limitMicros: 5_000_000n })).budget?.limitMicros).toBe(5_000_000n);
+    expect((await unbound.updateRedactionRules({ enabled: false })).rules?.enabled).toBe(false);
+    // Reading them is not an action on other workspaces.
+    expect((await bound.getBudget({})).budget?.limitMicros).toBe(5_000_000n);
+  });
+
   it("reads its workspace's audit entries and statistics, and not the tenant's whole chain", async () => {
     const tenant = "t-ws-audit";
     await appendAudit(h.db, tenant, { eventType: "config_change", workspaceId: "ws-a", actor: "u", data: { n: 1 } });

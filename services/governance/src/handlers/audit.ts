@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { Code, type HandlerContext } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
-import { principalOf, workspaceScope, type Principal } from "@clasper/auth";
-import { clasperError, invalidField } from "@clasper/core";
+import { principalOf, tenantWide, workspaceScope, type Principal } from "@clasper/auth";
+import { invalidField } from "@clasper/core";
 import {
   AppendAuditResponseSchema,
   AuditChainVerificationSchema,
@@ -131,19 +131,6 @@ export function appendCallerAudit(db: Executor, principal: Principal, event: App
 }
 
 /**
- * The tenant's whole chain (verify, export) holds every workspace's entries: a token bound to one
- * workspace reads only its own entries and statistics, not the chain.
- */
-function wholeChainOf(principal: Principal): string {
-  if (principal.workspaceId !== undefined) {
-    throw clasperError(Code.PermissionDenied, "the audit chain holds every workspace's entries; use a token not bound to a workspace", {
-      reason: "workspace_access_denied",
-    });
-  }
-  return principal.tenantId;
-}
-
-/**
  * The tamper-evident audit log: AppendAudit (internal), GET /audit, /audit/stats, /audit/verify,
  * export. Listing and statistics are narrowed to the token's workspace when it is bound to one.
  */
@@ -200,7 +187,7 @@ export class AuditHandlers {
   }
 
   async verifyAuditChain(req: VerifyAuditChainRequest, ctx: HandlerContext): Promise<VerifyAuditChainResponse> {
-    const tenantId = wholeChainOf(principalOf(ctx));
+    const tenantId = tenantWide(principalOf(ctx), "the audit chain");
     const result = await verifyAuditChain(this.db, tenantId, { fromSeq: req.fromSeq });
     if (req.fromSeq > 1n && req.fromSeq > result.headSeq) {
       throw invalidField("from_seq", `is beyond the head of the chain (seq ${result.headSeq})`);
@@ -209,7 +196,7 @@ export class AuditHandlers {
   }
 
   async exportAuditChain(req: ExportAuditChainRequest, ctx: HandlerContext): Promise<ExportAuditChainResponse> {
-    const tenantId = wholeChainOf(principalOf(ctx));
+    const tenantId = tenantWide(principalOf(ctx), "the audit chain");
     const afterSeq = decodeCursor(req.cursor);
     const limit = req.limit || DEFAULT_EXPORT_LIMIT;
     const [verification, page] = await Promise.all([

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, type HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
-import { principalOf } from "@clasper/auth";
+import { principalOf, tenantWide } from "@clasper/auth";
 import { clasperError, failedPrecondition, invalidField, notFound, enumNames } from "@clasper/core";
 import {
   BudgetPeriodSchema,
@@ -108,7 +108,7 @@ export class BudgetHandlers {
   }
 
   async setBudget(req: SetBudgetRequest, ctx: HandlerContext): Promise<SetBudgetResponse> {
-    const { tenantId } = principalOf(ctx);
+    const tenantId = tenantWide(principalOf(ctx), "the budget");
     const period = PERIOD.nameOf(req.period);
     if (req.alertThreshold !== undefined && !Number.isFinite(req.alertThreshold)) throw invalidField("alert_threshold", "must be a number between 0 and 1");
     const row = await upsertBudget(

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, type HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
-import { principalOf } from "@clasper/auth";
+import { principalOf, tenantWide } from "@clasper/auth";
 import { clasperError, invalidField, enumNames } from "@clasper/core";
 import { withTransaction } from "@clasper/db";
 import {
@@ -111,6 +111,7 @@ export class RedactionRulesHandlers {
 
   async updateRedactionRules(req: UpdateRedactionRulesRequest, ctx: HandlerContext): Promise<UpdateRedactionRulesResponse> {
     const principal = principalOf(ctx);
+    tenantWide(principal, "the redaction rules");
     const change: RedactionRulesChange = {
       enabled: req.enabled ?? true,
       piiPatterns: req.piiPatterns.map(patternName),

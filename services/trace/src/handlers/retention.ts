@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
-import { principalOf } from "@clasper/auth";
+import { principalOf, tenantWide } from "@clasper/auth";
 import {
   SamplingStrategySchema,
   RetentionStorageModeSchema,
@@ -67,7 +67,7 @@ export class RetentionHandlers {
   constructor(private readonly db: Kysely<TraceDatabase>) {}
 
   async setRetentionPolicy(req: SetRetentionPolicyRequest, ctx: HandlerContext): Promise<SetRetentionPolicyResponse> {
-    const { tenantId } = principalOf(ctx);
+    const tenantId = tenantWide(principalOf(ctx), "the retention policy");
     const samplingStrategy = SAMPLING.nameOf(req.samplingStrategy);
     const storageMode = STORAGE.nameOf(req.storageMode);
     const row = await upsertRetentionPolicy(this.db, tenantId, {
@@ -85,7 +85,7 @@ export class RetentionHandlers {
   }
 
   async enforceRetention(req: EnforceRetentionRequest, ctx: HandlerContext): Promise<EnforceRetentionResponse> {
-    const { tenantId } = principalOf(ctx);
+    const tenantId = tenantWide(principalOf(ctx), "retention enforcement");
     const started = new Date();
     const cutoff = cutoffFor(await findRetentionPolicy(this.db, tenantId), started);
     let count: bigint;
