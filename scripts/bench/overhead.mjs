@@ -113,7 +113,7 @@ try {
   // The thread the replies are posted to, created once as the bench user.
   const { createControlPlaneClient } = await import(path.join(root, "packages/control-plane/dist/index.js"));
   const { mintAgentToken } = await import(path.join(root, "packages/auth/dist/index.js"));
-  const cp = createControlPlaneClient({ baseUrl: `http://127.0.0.1:${litePort}`, token: () => mintAgentToken({ secret: agentSecret, userId: "bench", agentRole: "bench" }) });
+  const cp = createControlPlaneClient({ baseUrl: `http://127.0.0.1:${litePort}`, token: () => mintAgentToken({ secret: agentSecret, tenantId: "bench", userId: "bench", agentRole: "bench" }) });
   const task = await cp.createTask({ title: "bench" }, { idempotencyKey: "bench-thread" });
 
   for (const latency of [0, 50]) {

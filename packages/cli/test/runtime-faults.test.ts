@@ -63,7 +63,7 @@ describe("provider and backend faults", () => {
     h.stub.script({ toolCalls: [{ id: "c1", name: "create_task", arguments: { title: "Exactly once" } }] }, { text: "created" });
     const res = await h.sys.call("POST", "/api/agents/send", { token, body: body({ user_id: "u9", session_key: "user:u9:ops", task_title: "CP thread" }) });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(h.backend.state.tasksOf("u9").filter((t) => t.title === "Exactly once")).toHaveLength(1);
+    expect(h.backend.state.tasksOf({ tenantId: "t-cp", userId: "u9" }).filter((t) => t.title === "Exactly once")).toHaveLength(1);
     const creates = h.backend.state.requests.filter((r) => r.method === "POST" && r.path === "/api/mission-control/tasks" && r.user_id === "u9");
     // The tool's create twice (dropped answer, then replayed), then the thread task the reply goes to.
     expect(creates).toHaveLength(3);

@@ -39,7 +39,9 @@ describe.each(PROTOCOLS)("agent execution over %s", (protocol) => {
     expect(Number(res.body.cost.total_micros)).toBeGreaterThan(0);
 
     // The backend saw: the tool's task, the thread task, the reply; echo ran for this user.
-    const tasks = h.backend.state.tasksOf("u1").map((t) => t.title).sort();
+    // The agent token names the tenant: the backend scopes the user's tasks by both.
+    const tasks = h.backend.state.tasksOf({ tenantId: tenant, userId: "u1" }).map((t) => t.title).sort();
+    expect(h.backend.state.tasksOf({ tenantId: "another-tenant", userId: "u1" })).toEqual([]);
     expect(tasks).toEqual(["Ship the report", "Thread"]);
     expect(h.backend.state.messages.map((m) => m.content)).toContain("Done: the task is created.");
     expect(h.backend.state.toolCalls.map((c) => c.name)).toEqual(["echo"]);

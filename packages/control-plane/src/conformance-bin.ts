@@ -13,6 +13,7 @@ try {
     CONTROL_PLANE_URL: z.string().url().default("http://127.0.0.1:9001"),
     AGENT_TOKEN: z.string().optional(),
     AGENT_JWT_SECRET: z.string().min(32, "must be at least 32 bytes").optional(),
+    CONFORMANCE_TENANT_ID: z.string().default("conformance"),
     CONFORMANCE_USER_ID: z.string().default("conformance"),
     CONFORMANCE_AGENT_ROLE: z.string().default("jarvis"),
     CONFORMANCE_REPORT_DIR: z.string().default("./conformance-results"),
@@ -29,7 +30,7 @@ try {
 const { AGENT_TOKEN: fixed, AGENT_JWT_SECRET: secret } = config;
 const token = fixed
   ? fixed
-  : () => mintAgentToken({ secret: secret!, userId: config.CONFORMANCE_USER_ID, agentRole: config.CONFORMANCE_AGENT_ROLE });
+  : () => mintAgentToken({ secret: secret!, tenantId: config.CONFORMANCE_TENANT_ID, userId: config.CONFORMANCE_USER_ID, agentRole: config.CONFORMANCE_AGENT_ROLE });
 
 const report = await runConformance({ baseUrl: config.CONTROL_PLANE_URL, token });
 for (const r of report.results) {

@@ -184,7 +184,7 @@ describe("agent token", () => {
   it.each([
     ["missing", () => Promise.resolve(undefined), "missing_token"],
     ["garbage", () => Promise.resolve("not-a-jwt"), "invalid_token"],
-    ["signed with another secret", () => mintAgentToken({ secret: "another-secret-that-is-32-bytes-long!!", userId: "alice", agentRole: "jarvis" }), "invalid_token"],
+    ["signed with another secret", () => mintAgentToken({ secret: "another-secret-that-is-32-bytes-long!!", tenantId: "tenant-1", userId: "alice", agentRole: "jarvis" }), "invalid_token"],
     ["expired", () => sign({ type: "agent", user_id: "alice", agent_role: "jarvis" }, Math.floor(Date.now() / 1000) - 60), "token_expired"],
     ["not an agent token", () => sign({ type: "user", user_id: "alice", agent_role: "jarvis" }), "invalid_token"],
     ["without user_id", () => sign({ type: "agent", agent_role: "jarvis" }), "missing_claim"],
@@ -224,6 +224,19 @@ describe("tenant scoping", () => {
     const doc = await failure(bob.createDocument({ task_id: task.id, title: "x", content: "y" }, { idempotencyKey: key() }));
     expect(doc).toMatchObject({ status: 404, code: "task_not_found" });
     expect(lite.state.messages.filter((m) => m.task_id === task.id)).toEqual([]);
+  });
+
+  it("tells users apart by tenant too: the same user id in another tenant sees nothing", async () => {
+    const here = clientFor(lite, "same-user");
+    const there = createControlPlaneClient({ baseUrl: lite.url, token: tokenFor("same-user", "jarvis", "tenant-2") });
+    const shared = key();
+    const task = await here.createTask({ title: "Tenant 1" }, { idempotencyKey: shared });
+    expect((await there.listTasks()).items).toEqual([]);
+    expect(await failure(there.postMessage({ task_id: task.id, content: "hi" }, { idempotencyKey: key() }))).toMatchObject({ status: 404, code: "task_not_found" });
+    // The same idempotency key in the other tenant is a new create, not a replay of tenant 1's answer.
+    const theirs = await there.createTask({ title: "Tenant 1" }, { idempotencyKey: shared });
+    expect(theirs.id).not.toBe(task.id);
+    expect(lite.state.tasks.find((t) => t.id === theirs.id)).toMatchObject({ tenant_id: "tenant-2", user_id: "same-user" });
   });
 
   it("keeps idempotency keys apart per user: the same key creates one task each", async () => {

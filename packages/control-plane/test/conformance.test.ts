@@ -19,7 +19,7 @@ describe("conformance suite", () => {
       expect.arrayContaining(["capabilities endpoint", "create task with idempotency", "idempotency repeat create", "idempotency conflict", "list tasks", "post message", "post document", "rejects a forged X-Agent-Token"]),
     );
     // One task despite the repeat; the conflicting create was refused.
-    expect(lite.state.tasksOf("conformance")).toHaveLength(1);
+    expect(lite.state.tasksOf({ tenantId: "tenant-1", userId: "conformance" })).toHaveLength(1);
   });
 
   it("accepts a fixed token string", async () => {

@@ -8,8 +8,8 @@ export function startLite(options: Partial<MissionControlLiteOptions> = {}): Pro
   return createMissionControlLite({ agentSecret: SECRET, ...options });
 }
 
-export function tokenFor(userId: string, agentRole = "jarvis"): () => Promise<string> {
-  return () => mintAgentToken({ secret: SECRET, userId, agentRole });
+export function tokenFor(userId: string, agentRole = "jarvis", tenantId = "tenant-1"): () => Promise<string> {
+  return () => mintAgentToken({ secret: SECRET, tenantId, userId, agentRole });
 }
 
 export function clientFor(lite: MissionControlLite, userId: string, timeoutMs?: number): ControlPlaneClient {

@@ -124,7 +124,7 @@ export async function createMissionControlLite(options: MissionControlLiteOption
     const limit = limitParam === null ? 50 : Number(limitParam);
     if (!Number.isInteger(limit) || limit < 1) throw new LiteHttpError(400, "invalid_query", "limit must be an integer ≥ 1");
     const after = decodeCursor(ctx.url.searchParams.get("cursor"));
-    const mine = state.tasksOf(ctx.claims.userId).filter((t) => t.seq > after);
+    const mine = state.tasksOf(ctx.claims).filter((t) => t.seq > after);
     const page = mine.slice(0, Math.min(limit, MAX_PAGE));
     const last = page.at(-1);
     return {
@@ -142,6 +142,7 @@ export async function createMissionControlLite(options: MissionControlLiteOption
     return idempotent(ctx, "tasks", raw, () => {
       const task: StoredTask = {
         id: uuidv7(),
+        tenant_id: ctx.claims.tenantId,
         user_id: ctx.claims.userId,
         title: input.title,
         status: input.status ?? "in_progress",
@@ -220,7 +221,7 @@ export async function createMissionControlLite(options: MissionControlLiteOption
   }
 
   function ownedTask(ctx: Ctx, taskId: string): StoredTask {
-    const task = state.findTask(ctx.claims.userId, taskId);
+    const task = state.findTask(ctx.claims, taskId);
     if (!task) throw new LiteHttpError(404, "task_not_found", "task not found");
     return task;
   }
@@ -245,9 +246,9 @@ export async function createMissionControlLite(options: MissionControlLiteOption
     const key = keyOf(ctx, raw);
     ctx.record.idempotency_key = key;
     if (key === null) return { status: 200, body: await run() };
-    const userId = ctx.claims.userId;
+    const owner = ctx.claims;
     const hash = bodyHash(raw);
-    const seen = state.recall(userId, resource, key);
+    const seen = state.recall(owner, resource, key);
     if (seen) {
       if (seen.bodyHash !== hash) throw new LiteHttpError(409, "idempotency_conflict", "idempotency_key conflict");
       ctx.record.replayed = true;
@@ -255,8 +256,8 @@ export async function createMissionControlLite(options: MissionControlLiteOption
     }
     // An async IIFE runs `run` synchronously up to its first await: a plain create commits here.
     const entry = { bodyHash: hash, body: (async () => run())() };
-    state.remember(userId, resource, key, entry);
-    entry.body.catch(() => state.forget(userId, resource, key, entry));
+    state.remember(owner, resource, key, entry);
+    entry.body.catch(() => state.forget(owner, resource, key, entry));
     return { status: 200, body: await entry.body };
   }
 

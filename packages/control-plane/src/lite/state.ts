@@ -1,8 +1,15 @@
 import { createHash } from "node:crypto";
 import canonicalize from "canonicalize";
 
+/** Who owns a record: a user of a tenant (the agent token's tenant_id and user_id). */
+export interface Owner {
+  tenantId: string;
+  userId: string;
+}
+
 export interface StoredTask {
   id: string;
+  tenant_id: string;
   user_id: string;
   title: string;
   status: string;
@@ -85,30 +92,32 @@ export class LiteState {
     return ++this.seq;
   }
 
-  tasksOf(userId: string): StoredTask[] {
-    return this.tasks.filter((t) => t.user_id === userId);
+  /** The owner's tasks: user ids are unique only within a tenant, so both must match. */
+  tasksOf(owner: Owner): StoredTask[] {
+    return this.tasks.filter((t) => owns(owner, t));
   }
 
-  /** A task the caller owns; another user's task is indistinguishable from a missing one. */
-  findTask(userId: string, id: string): StoredTask | undefined {
-    return this.tasks.find((t) => t.id === id && t.user_id === userId);
+  /** A task the caller owns; another user's or tenant's task is indistinguishable from a missing one. */
+  findTask(owner: Owner, id: string): StoredTask | undefined {
+    return this.tasks.find((t) => t.id === id && owns(owner, t));
   }
 
   /**
-   * Contract §7.4 with one deliberate difference from the v1 references: keys are scoped per user
-   * (and per resource), so one tenant can neither collide with nor replay another's response.
+   * Contract §7.4 with one deliberate difference from the v1 references: keys are scoped per
+   * tenant and user (and per resource), so one tenant can neither collide with nor replay
+   * another's response.
    */
-  recall(userId: string, resource: string, key: string): StoredResponse | undefined {
-    return this.idempotency.get(idempotencyScope(userId, resource, key));
+  recall(owner: Owner, resource: string, key: string): StoredResponse | undefined {
+    return this.idempotency.get(idempotencyScope(owner, resource, key));
   }
 
-  remember(userId: string, resource: string, key: string, entry: StoredResponse): void {
-    this.idempotency.set(idempotencyScope(userId, resource, key), entry);
+  remember(owner: Owner, resource: string, key: string, entry: StoredResponse): void {
+    this.idempotency.set(idempotencyScope(owner, resource, key), entry);
   }
 
   /** Drops `entry` (a create that failed), so the key can be used again. */
-  forget(userId: string, resource: string, key: string, entry: StoredResponse): void {
-    const scope = idempotencyScope(userId, resource, key);
+  forget(owner: Owner, resource: string, key: string, entry: StoredResponse): void {
+    const scope = idempotencyScope(owner, resource, key);
     if (this.idempotency.get(scope) === entry) this.idempotency.delete(scope);
   }
 
@@ -122,8 +131,12 @@ export class LiteState {
   }
 }
 
-function idempotencyScope(userId: string, resource: string, key: string): string {
-  return JSON.stringify([userId, resource, key]);
+function owns(owner: Owner, record: { tenant_id: string; user_id: string }): boolean {
+  return record.tenant_id === owner.tenantId && record.user_id === owner.userId;
+}
+
+function idempotencyScope(owner: Owner, resource: string, key: string): string {
+  return JSON.stringify([owner.tenantId, owner.userId, resource, key]);
 }
 
 /** SHA-256 over the RFC 8785 canonical JSON of the body, so key order and spacing never matter. */

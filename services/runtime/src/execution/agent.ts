@@ -187,7 +187,7 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
     const warning = contextWarning(estimated, primary.model.contextWindow, rt.config.CLASPER_CONTEXT_WARNING_THRESHOLD);
 
     // Tools and the client every outbound call goes through, with the subject's current agent token.
-    const subject = { tenantId: req.tenantId, userId: req.userId, agentRole: role };
+    const subject = { tenantId: req.tenantId, workspaceId: scope.workspaceId, userId: req.userId, agentRole: role };
     const client: ControlPlaneClient = createControlPlaneClient({
       baseUrl: backend.url,
       timeoutMs: rt.config.CLASPER_CONTROL_PLANE_TIMEOUT_MS,
