@@ -32,6 +32,15 @@ describe("POST /llm-task", () => {
     expect(JSON.stringify(h.stub.requests.at(-1)!.body)).toContain("/tags");
   });
 
+  it("runs in the workspace of a token bound to one, and its trace says so", async () => {
+    const token = await h.token("t-llm-ws", { workspace_id: "ws-7" });
+    h.stub.script({ text: '{"name":"a","tags":["x"]}' });
+    const res = await h.sys.call("POST", "/llm-task", { token, body: { prompt: "Describe", schema: SCHEMA } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const trace = await h.trace(token, res.body.trace_id);
+    expect(trace.workspace_id).toBe("ws-7");
+  });
+
   it("fails clearly when the repair is still invalid", async () => {
     const token = await h.token("t-llm");
     h.stub.script({ text: "not json" }, { text: "still not json" });

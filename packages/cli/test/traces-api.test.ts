@@ -165,5 +165,10 @@ describe("traces REST API through the gateway", () => {
     expect((await sys.call("GET", `/traces/${ids.foreign}`, { token: other })).status).toBe(200);
     expect((await sys.call("POST", "/retention/enforce", { token: viewer, body: {} })).status).toBe(403);
     expect((await sys.call("POST", "/retention/enforce", { token: admin, body: { dry_run: "maybe" } })).status).toBe(400);
+    // A token bound to a workspace counts that workspace's traces only (the fixtures are in ws-1).
+    const elsewhere = await sys.token({ tenant_id: "traces-a", user_id: "ada", roles: ["admin"], workspace_id: "ws-2" });
+    expect((await sys.call("GET", "/retention/stats", { token: elsewhere })).body.stats).toMatchObject({ trace_count: "0", needs_cleanup: false });
+    const here = await sys.token({ tenant_id: "traces-a", user_id: "ada", roles: ["admin"], workspace_id: "ws-1" });
+    expect((await sys.call("GET", "/retention/stats", { token: here })).body.stats).toMatchObject({ trace_count: "2" });
   });
 });

@@ -32,6 +32,7 @@ export { LiteHttpError } from "./lite/http.js";
 export {
   LiteState,
   type Customer,
+  type Owner,
   type RequestRecord,
   type StoredDocument,
   type StoredMessage,

@@ -8,10 +8,10 @@ let lite: MissionControlLite;
 
 beforeAll(async () => {
   lite = await startLite({
-    customers: {
-      alice: [{ id: "cus_1", name: "Acme Corp", email: "ops@acme.test" }],
-      bob: [{ id: "cus_2", name: "Bobco", email: "hi@bobco.test" }],
-    },
+    customers: [
+      { tenantId: "tenant-1", userId: "alice", customers: [{ id: "cus_1", name: "Acme Corp", email: "ops@acme.test" }] },
+      { tenantId: "tenant-1", userId: "bob", customers: [{ id: "cus_2", name: "Bobco", email: "hi@bobco.test" }] },
+    ],
     tools: [
       {
         name: "whoami",
@@ -147,6 +147,9 @@ describe("tools", () => {
     });
     const err = await failure(clientFor(lite, "bob").callTool("lookup_customer", { customer_id: "cus_1" }, { idempotencyKey: key() }));
     expect(err).toMatchObject({ status: 404, code: "not_found", retryable: false });
+    // Another tenant's alice is another user.
+    const elsewhere = createControlPlaneClient({ baseUrl: lite.url, token: tokenFor("alice", "jarvis", "tenant-2") });
+    expect(await failure(elsewhere.callTool("lookup_customer", { customer_id: "cus_1" }, { idempotencyKey: key() }))).toMatchObject({ status: 404 });
   });
 
   it("refuses arguments that break the tool's schema, and unknown tools", async () => {

@@ -85,7 +85,7 @@ describe("contract §7.4 idempotency", () => {
     const client = clientFor(lite, "alice");
     const err = await failure(client.callTool("lookup_customer", { customer_id: "later" }, { idempotencyKey: "retry-me" }));
     expect(err.status).toBe(404);
-    lite.state.customers.set("alice", [{ id: "later", name: "Later Inc" }]);
+    lite.state.setCustomers({ tenantId: "tenant-1", userId: "alice" }, [{ id: "later", name: "Later Inc" }]);
     expect(await client.callTool("lookup_customer", { customer_id: "later" }, { idempotencyKey: "retry-me" })).toEqual({
       customer: { id: "later", name: "Later Inc" },
     });

@@ -100,7 +100,9 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
       case "hash":
         return `[${tag}:${createHmac("sha256", salt as string).update(value).digest("hex").slice(0, 12)}]`;
       case "summarize":
-        if (!secretTypes.has(finding.type)) {
+        // Built-in detectors know what they find; a custom rule may match a password or a key, so
+        // it keeps ends only when it asks for summarize itself, not by inheriting the default.
+        if (!secretTypes.has(finding.type) && (rule === undefined || rule.strategy === "summarize")) {
           // By code point, so a character outside the BMP is never cut in half.
           const chars = [...value];
           if (chars.length > 4) return `${chars.slice(0, 2).join("")}..${chars.slice(-2).join("")}`;

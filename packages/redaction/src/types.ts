@@ -1,8 +1,8 @@
 /**
  * How a finding is replaced: `mask` with `[TYPE]` (or a custom rule's replacement), `hash` with a
  * salted HMAC prefix, `drop` with nothing, `summarize` with its first two and last two characters
- * around ".." (a value of four characters or fewer, and any secret such as a key or token, is
- * masked instead).
+ * around ".." (a value of four characters or fewer, any secret such as a key or token, and a
+ * custom rule's match unless that rule itself asks for summarize, are masked instead).
  */
 export type RedactionStrategy = "mask" | "hash" | "drop" | "summarize";
 

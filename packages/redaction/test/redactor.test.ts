@@ -50,6 +50,14 @@ describe("summarize", () => {
     expect(custom.redactText("ID-ab😀😀").text).toBe("ID..😀😀");
   });
 
+  it("masks a custom rule's match unless the rule itself asks for summarize", () => {
+    const redactor = createRedactor({
+      strategy: "summarize",
+      custom: [{ name: "password", pattern: "password=\\S+" }, { name: "order", pattern: "ORD-[0-9]+", strategy: "summarize" }],
+    });
+    expect(redactor.redactText("password=hunter22 ORD-123456").text).toBe("[PASSWORD] OR..56");
+  });
+
   it("masks a finding of four characters or fewer, and every credential", () => {
     const redactor = createRedactor({ strategy: "summarize", custom: [{ name: "pin", pattern: "PIN[0-9]" }] });
     expect(redactor.redactText("code PIN7").text).toBe("code [PIN]");

@@ -45,7 +45,8 @@ function numericKeywords(rules: NumericRules): Schema {
   if (low.case === "gte") out["minimum"] = Number(low.value);
   if (high.case === "lt") out["exclusiveMaximum"] = Number(high.value);
   if (high.case === "lte") out["maximum"] = Number(high.value);
-  if (rules.in.length > 0) out["enum"] = rules.in.map(Number);
+  // A 64-bit value may also come as its decimal string.
+  if (rules.in.length > 0) out["enum"] = rules.in.flatMap((n) => (typeof n === "bigint" ? [Number(n), String(n)] : [n]));
   return out;
 }
 
@@ -87,12 +88,13 @@ function safeTest(pattern: string, value: string): boolean {
  * lengths, patterns and enumerations, numeric bounds, list and map sizes, and presence. Rules JSON
  * Schema cannot say (message-level CEL, byte lengths) are left out, so the document may accept
  * what validation refuses, never the reverse. A scalar the rules skip at its zero value
- * (IGNORE_IF_ZERO_VALUE, or a oneof member) also accepts that zero value.
+ * (IGNORE_IF_ZERO_VALUE) also accepts that zero value.
  */
 export function fieldRulesSchema(field: DescField): FieldRulesSchema | undefined {
   const rules = getOption(field, fieldRulesOption);
   if (rules.ignore === Ignore.ALWAYS) return undefined;
-  const skipZero = rules.ignore === Ignore.IF_ZERO_VALUE || field.oneof !== undefined;
+  // A oneof member is checked whenever it is set, zero included; left out, it is simply absent.
+  const skipZero = rules.ignore === Ignore.IF_ZERO_VALUE;
   switch (field.fieldKind) {
     case "scalar": {
       const keywords = scalarKeywords(rules);

@@ -113,8 +113,9 @@ class SchemaCollector {
     return { type: "object", additionalProperties: false, properties, ...(required.length > 0 ? { required } : {}) };
   }
 
-  singular(field: DescField, kind: "scalar" | "enum" | "message", side: Side): Schema {
-    if (kind === "enum") return { type: ["string", "null"], enum: [...restEnumNames(field.enum!), null] };
+  /** One value of the field; `item` for a request's list item or map value, where an enum's null (its zero) is refused. */
+  singular(field: DescField, kind: "scalar" | "enum" | "message", side: Side, item = false): Schema {
+    if (kind === "enum") return item ? { type: "string", enum: restEnumNames(field.enum!) } : { type: ["string", "null"], enum: [...restEnumNames(field.enum!), null] };
     if (kind === "message") return this.ref(field.message!, side);
     return scalarSchema(field.scalar!);
   }
@@ -125,12 +126,12 @@ class SchemaCollector {
     let schema: Schema;
     switch (field.fieldKind) {
       case "list":
-        schema = { type: "array", items: withKeywords(this.singular(field, field.listKind, side), rules?.items), ...rules?.keywords };
+        schema = { type: "array", items: withKeywords(this.singular(field, field.listKind, side, side === "input"), rules?.items), ...rules?.keywords };
         break;
       case "map":
         schema = {
           type: "object",
-          additionalProperties: withKeywords(this.singular(field, field.mapKind, side), rules?.items),
+          additionalProperties: withKeywords(this.singular(field, field.mapKind, side, side === "input"), rules?.items),
           ...(rules?.keys ? { propertyNames: rules.keys } : {}),
           ...rules?.keywords,
         };

@@ -33,6 +33,10 @@ describe("OpenAPI document: the contracts' rules", () => {
     expect(send["user_id"]).toMatchObject({ type: "string", minLength: 1 });
     expect(send["task_id"]).toMatchObject({ type: ["string", "null"], maxLength: 128 });
     expect(send["messages"]).toMatchObject({ type: ["array", "null"], maxItems: 500 });
+    // A list of enum values takes names only: null (the zero value) is refused as an item.
+    const patterns = body("/ops/api/redaction-rules", "put").properties!["pii_patterns"]!;
+    expect((patterns as { items: Schema }).items).toMatchObject({ type: "string" });
+    expect((patterns as { items: { enum: unknown[] } }).items.enum).not.toContain(null);
   });
 
   it("writes 64-bit integers as decimal strings or exact JSON numbers, with their bounds", () => {

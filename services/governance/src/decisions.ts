@@ -110,7 +110,7 @@ export async function checkDecisionToken(
 ): Promise<{ claims: DecisionTokenClaims; decision: DecisionRow }> {
   const claims = await tokens.verify(token).catch(tokenError);
   // Another tenant's decision answers as one that does not exist, like any other tenant's resource.
-  if (claims.tenantId !== principal.tenantId) throw notFound("decision", "decision_id");
+  if (claims.tenantId !== principal.tenantId) throw notFound("decision", "decision_token");
   if (expect.decisionId !== undefined && claims.decisionId !== expect.decisionId) {
     throw permissionDenied("decision token belongs to another decision", "decision_token_mismatch");
   }

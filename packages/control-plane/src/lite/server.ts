@@ -7,7 +7,7 @@ import { uuidv7 } from "@clasper/core";
 import { CONTRACT_VERSION, type Capabilities } from "../types.js";
 import { errorBody, LiteHttpError, readJsonObject, sendJson } from "./http.js";
 import { callToolBody, createDocumentBody, createTaskBody, parseBody, postMessageBody } from "./schemas.js";
-import { bodyHash, LiteState, type Customer, type RequestRecord, type StoredTask } from "./state.js";
+import { bodyHash, LiteState, type Customer, type Owner, type RequestRecord, type StoredTask } from "./state.js";
 import { SAMPLE_TOOLS, type LiteTool } from "./tools.js";
 
 export const LITE_VERSION = "0.1.0";
@@ -33,8 +33,8 @@ export interface MissionControlLiteOptions {
   host?: string;
   /** Extra tools besides `echo`, `lookup_customer` and `slow` (a same-named one replaces a sample). */
   tools?: LiteTool[];
-  /** Customers per user id for `lookup_customer`. */
-  customers?: Record<string, Customer[]>;
+  /** Customers of users (of a tenant) for `lookup_customer`. */
+  customers?: readonly (Owner & { customers: Customer[] })[];
 }
 
 export interface MissionControlLite {
@@ -72,7 +72,7 @@ export async function createMissionControlLite(options: MissionControlLiteOption
     throw new AuthConfigError(`AGENT_JWT_SECRET must be at least ${MIN_SECRET_BYTES} bytes`);
   }
   const state = new LiteState();
-  for (const [userId, customers] of Object.entries(options.customers ?? {})) state.customers.set(userId, [...customers]);
+  for (const { customers, ...owner } of options.customers ?? []) state.setCustomers(owner, customers);
   const tools = new Map<string, { tool: LiteTool; validate: ValidateFunction }>();
   const ajv = new Ajv({ allErrors: false, strict: false });
   for (const tool of [...SAMPLE_TOOLS, ...(options.tools ?? [])]) {
@@ -209,8 +209,9 @@ export async function createMissionControlLite(options: MissionControlLiteOption
     }
     const traceId = input.trace_id ?? ctx.traceId;
     return idempotent(ctx, `tool:${name}`, raw, () => {
-      state.toolCalls.push({ name, user_id: ctx.claims.userId, arguments: input.arguments, trace_id: traceId });
+      state.toolCalls.push({ name, tenant_id: ctx.claims.tenantId, user_id: ctx.claims.userId, arguments: input.arguments, trace_id: traceId });
       return entry.tool.run(input.arguments, {
+        tenantId: ctx.claims.tenantId,
         userId: ctx.claims.userId,
         agentRole: ctx.claims.agentRole,
         traceId,
@@ -294,6 +295,7 @@ export async function createMissionControlLite(options: MissionControlLiteOption
       method,
       path: url.pathname,
       status: 0,
+      tenant_id: null,
       user_id: null,
       idempotency_key: null,
       trace_id: typeof traceHeader === "string" ? traceHeader : null,
@@ -321,6 +323,7 @@ export async function createMissionControlLite(options: MissionControlLiteOption
         reply = open();
       } else {
         const claims = await authenticate(req);
+        record.tenant_id = claims.tenantId;
         record.user_id = claims.userId;
         const raw = method === "POST" ? await readJsonObject(req) : {};
         // A slow backend: the request has arrived in full and will commit, however long it takes.

@@ -51,6 +51,7 @@ export interface Customer {
 
 export interface ToolCallRecord {
   name: string;
+  tenant_id: string;
   user_id: string;
   arguments: Record<string, unknown>;
   trace_id: string | null;
@@ -61,6 +62,7 @@ export interface RequestRecord {
   method: string;
   path: string;
   status: number;
+  tenant_id: string | null;
   user_id: string | null;
   idempotency_key: string | null;
   trace_id: string | null;
@@ -83,13 +85,21 @@ export class LiteState {
   readonly documents: StoredDocument[] = [];
   readonly toolCalls: ToolCallRecord[] = [];
   readonly requests: RequestRecord[] = [];
-  /** Customers per user id, for the `lookup_customer` tool. */
-  readonly customers = new Map<string, Customer[]>();
+  /** Customers per owner (tenant and user), for the `lookup_customer` tool. */
+  private readonly customers = new Map<string, Customer[]>();
   private readonly idempotency = new Map<string, StoredResponse>();
   private seq = 0;
 
   nextSeq(): number {
     return ++this.seq;
+  }
+
+  setCustomers(owner: Owner, customers: readonly Customer[]): void {
+    this.customers.set(ownerKey(owner), [...customers]);
+  }
+
+  customersOf(owner: Owner): readonly Customer[] {
+    return this.customers.get(ownerKey(owner)) ?? [];
   }
 
   /** The owner's tasks: user ids are unique only within a tenant, so both must match. */
@@ -133,6 +143,10 @@ export class LiteState {
 
 function owns(owner: Owner, record: { tenant_id: string; user_id: string }): boolean {
   return record.tenant_id === owner.tenantId && record.user_id === owner.userId;
+}
+
+function ownerKey(owner: Owner): string {
+  return JSON.stringify([owner.tenantId, owner.userId]);
 }
 
 function idempotencyScope(owner: Owner, resource: string, key: string): string {

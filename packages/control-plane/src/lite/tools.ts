@@ -3,7 +3,8 @@ import { LiteHttpError } from "./http.js";
 import type { LiteState } from "./state.js";
 
 export interface ToolContext {
-  /** The verified caller; a tool answers for this user only. */
+  /** The verified caller; a tool answers for this user of this tenant only. */
+  tenantId: string;
   userId: string;
   agentRole: string;
   traceId: string | null;
@@ -46,7 +47,7 @@ export const lookupCustomerTool: LiteTool = {
   },
   run(args, ctx) {
     // Scoped by the token's user: another user's customer id answers exactly like an unknown one.
-    const customer = ctx.state.customers.get(ctx.userId)?.find((c) => c.id === args["customer_id"]);
+    const customer = ctx.state.customersOf(ctx).find((c) => c.id === args["customer_id"]);
     if (!customer) throw new LiteHttpError(404, "not_found", "customer not found");
     return { customer };
   },

@@ -4,7 +4,7 @@ import { clasperError } from "@clasper/core";
 import { ChatMessageSchema, CompactMessagesResponseSchema, MessageRole, type CompactMessagesRequest, type CompactMessagesResponse } from "@clasper/proto";
 import { costOf, emptyMeter, tokenUsageOf } from "../llm/usage.js";
 import type { RuntimeContext } from "../runtime-context.js";
-import { runOneShot } from "./one-shot.js";
+import { oneShotWorkspace, runOneShot } from "./one-shot.js";
 
 const ROLE_NAME: Record<number, string> = { [MessageRole.USER]: "USER", [MessageRole.ASSISTANT]: "ASSISTANT", [MessageRole.SYSTEM]: "SYSTEM" };
 
@@ -28,6 +28,7 @@ export class CompactHandlers {
       this.rt,
       {
         source: "compact",
+        workspaceId: oneShotWorkspace(ctx),
         model: this.rt.config.LLM_MODEL_CHEAP ?? this.rt.config.LLM_MODEL_DEFAULT,
         temperature: 0.3,
         estimateText: prompt,

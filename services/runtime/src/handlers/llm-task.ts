@@ -7,7 +7,7 @@ import { clasperError, invalidField } from "@clasper/core";
 import { RunLlmTaskResponseSchema, type RunLlmTaskRequest, type RunLlmTaskResponse } from "@clasper/proto";
 import { costOf, tokenUsageOf } from "../llm/usage.js";
 import type { RuntimeContext } from "../runtime-context.js";
-import { runOneShot } from "./one-shot.js";
+import { oneShotWorkspace, runOneShot } from "./one-shot.js";
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 
@@ -53,6 +53,7 @@ export class LlmTaskHandlers {
       this.rt,
       {
         source: "llm_task",
+        workspaceId: oneShotWorkspace(ctx),
         model: req.model || this.rt.config.LLM_MODEL_DEFAULT,
         temperature: req.temperature ?? 0.3,
         maxTokens: req.maxTokens,

@@ -1,4 +1,5 @@
-import { Code } from "@connectrpc/connect";
+import { Code, type HandlerContext } from "@connectrpc/connect";
+import { principalOf } from "@clasper/auth";
 import { context, ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Context } from "@mariozechner/pi-ai";
 import { clasperError, uuidv7 } from "@clasper/core";
@@ -14,6 +15,8 @@ import type { RuntimeContext } from "../runtime-context.js";
 
 export interface OneShotRequest {
   source: "llm_task" | "compact";
+  /** The caller's workspace (its token's, else "default"): where governance admits the run. */
+  workspaceId: string;
   model: string;
   /** One or more model calls (llm-task repairs once) made through `call`. */
   run(call: (context: Context) => Promise<string>): Promise<unknown>;
@@ -36,6 +39,11 @@ export interface OneShotResult<T> {
  * A governed, traced execution without tools (POST /llm-task, /compact): the same preflight,
  * reservation, chat spans, settlement and audit as an agent turn.
  */
+/** The workspace a one-shot run of this caller belongs to. */
+export function oneShotWorkspace(ctx: HandlerContext): string {
+  return principalOf(ctx).workspaceId ?? "default";
+}
+
 export async function runOneShot<T>(rt: RuntimeContext, req: OneShotRequest, signal: AbortSignal): Promise<OneShotResult<T>> {
   const models = modelChain(rt.config, req.model);
   const primary = models[0]!;
@@ -51,13 +59,13 @@ export async function runOneShot<T>(rt: RuntimeContext, req: OneShotRequest, sig
       [ATTR.requestModel]: primary.id,
       [ATTR.executionId]: executionId,
       [ATTR.source]: req.source,
-      [ATTR.workspaceId]: "default",
+      [ATTR.workspaceId]: req.workspaceId,
     },
   });
   const traceId = traceIdOf(root);
   const parent = trace.setSpan(ROOT_CONTEXT, root);
   const meter = emptyMeter();
-  const scope = { traceId, workspaceId: "default", executionId };
+  const scope = { traceId, workspaceId: req.workspaceId, executionId };
   let reservation: { id: string; micros: number } | undefined;
   let costUnknown = false;
   // The closing audit entry (completed or failed), appended by governance with the settlement.
@@ -66,7 +74,7 @@ export async function runOneShot<T>(rt: RuntimeContext, req: OneShotRequest, sig
   try {
     const estimate = worstCaseMicros(models.map((m) => m.model), estimateTokens(req.estimateText), req.maxTokens ?? rt.config.CLASPER_RESERVE_OUTPUT_TOKENS, req.calls);
     const gate = await rt.governance.preflight(
-      { executionId, traceId, workspaceId: "default", permission: "agent:execute", model: primary.id, provider: primary.provider, estimatedCostMicros: BigInt(estimate), requestedCapabilities: ["llm"], maxSteps: req.calls, temperature: req.temperature },
+      { executionId, traceId, workspaceId: req.workspaceId, permission: "agent:execute", model: primary.id, provider: primary.provider, estimatedCostMicros: BigInt(estimate), requestedCapabilities: ["llm"], maxSteps: req.calls, temperature: req.temperature },
       parent,
       { type: AuditEventType.AGENT_EXECUTION_STARTED, scope, key: "started", data: { source: req.source, model: primary.id } },
     );

@@ -106,9 +106,10 @@ export class RetentionHandlers {
   }
 
   async getRetentionStats(_req: GetRetentionStatsRequest, ctx: HandlerContext): Promise<GetRetentionStatsResponse> {
-    const { tenantId } = principalOf(ctx);
+    // The policy is the tenant's; the counts are of what the caller may see.
+    const { tenantId, workspaceId } = principalOf(ctx);
     const [policy, run] = await Promise.all([findRetentionPolicy(this.db, tenantId), findRetentionRun(this.db, tenantId)]);
-    const counts = await retentionCounts(this.db, tenantId, cutoffFor(policy, new Date()));
+    const counts = await retentionCounts(this.db, tenantId, cutoffFor(policy, new Date()), workspaceId);
     return create(GetRetentionStatsResponseSchema, {
       stats: create(RetentionStatsSchema, {
         policy: toProto(policy),

@@ -138,8 +138,11 @@ export async function findRetentionRun(db: Executor, tenantId: string): Promise<
   return db.selectFrom("retention_runs").selectAll().where("tenant_id", "=", tenantId).executeTakeFirst();
 }
 
-/** Stored traces of the tenant, how many started before `cutoff`, and the oldest start. */
-export async function retentionCounts(db: Executor, tenantId: string, cutoff: Date): Promise<{ total: bigint; old: bigint; oldest: Date | null }> {
+/**
+ * Stored traces of the tenant (of one workspace when `workspaceId` is given), how many started
+ * before `cutoff`, and the oldest start.
+ */
+export async function retentionCounts(db: Executor, tenantId: string, cutoff: Date, workspaceId?: string): Promise<{ total: bigint; old: bigint; oldest: Date | null }> {
   const row = await db
     .selectFrom("traces")
     .select([
@@ -148,6 +151,7 @@ export async function retentionCounts(db: Executor, tenantId: string, cutoff: Da
       sql<Date | null>`min(started_at)`.as("oldest"),
     ])
     .where("tenant_id", "=", tenantId)
+    .$if(workspaceId !== undefined, (q) => q.where("workspace_id", "=", workspaceId!))
     .executeTakeFirstOrThrow();
   return { total: BigInt(row.total), old: BigInt(row.old), oldest: row.oldest };
 }
