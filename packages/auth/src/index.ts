@@ -15,7 +15,17 @@ export {
   type Role,
 } from "./rbac.js";
 export { procedurePermissions } from "./procedure-rules.js";
-export { buildPrincipal, canAccessTenant, normaliseRoles, tenantWide, workspaceScope, type Principal, type PrincipalInit } from "./principal.js";
+export {
+  buildPrincipal,
+  canAccessTenant,
+  DEFAULT_WORKSPACE,
+  normaliseRoles,
+  tenantWide,
+  workspaceDenied,
+  workspaceScope,
+  type Principal,
+  type PrincipalInit,
+} from "./principal.js";
 export {
   createCallerVerifier,
   DAEMON_KEY_HEADER,

@@ -1,4 +1,4 @@
-import { Code } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import { clasperError } from "@clasper/core";
 import { isRole, permissionsForRoles, roleRank, type Permission, type Role } from "./rbac.js";
 
@@ -69,6 +69,14 @@ export function canAccessTenant(principal: Principal, tenantId: string): boolean
   return principal.role === "admin" && (principal.allowedTenants ?? []).includes(tenantId);
 }
 
+/** The workspace of an execution that names none and whose caller's token is bound to none. */
+export const DEFAULT_WORKSPACE = "default";
+
+/** 403 `workspace_access_denied`: the caller's token is bound to a workspace the action leaves. */
+export function workspaceDenied(message: string, field?: string): ConnectError {
+  return clasperError(Code.PermissionDenied, message, { reason: "workspace_access_denied", ...(field ? { field } : {}) });
+}
+
 /**
  * The workspace a request acts on: a token bound to a workspace acts on that one only (asking for
  * another is 403 `workspace_access_denied`, naming the field); an unbound token acts on the one it
@@ -76,7 +84,7 @@ export function canAccessTenant(principal: Principal, tenantId: string): boolean
  */
 export function workspaceScope(principal: Pick<Principal, "workspaceId">, requested: string | undefined, field = "workspace_id"): string | undefined {
   if (requested && principal.workspaceId && requested !== principal.workspaceId) {
-    throw clasperError(Code.PermissionDenied, `${field} ${requested} is outside the token's workspace`, { reason: "workspace_access_denied", field });
+    throw workspaceDenied(`${field} ${requested} is outside the token's workspace`, field);
   }
   return principal.workspaceId ?? (requested || undefined);
 }
@@ -86,10 +94,6 @@ export function workspaceScope(principal: Pick<Principal, "workspaceId">, reques
  * audit chain); a token bound to one workspace may not take it: 403 `workspace_access_denied`.
  */
 export function tenantWide(principal: Pick<Principal, "tenantId" | "workspaceId">, what: string): string {
-  if (principal.workspaceId !== undefined) {
-    throw clasperError(Code.PermissionDenied, `${what} spans every workspace of the tenant; use a token not bound to a workspace`, {
-      reason: "workspace_access_denied",
-    });
-  }
+  if (principal.workspaceId !== undefined) throw workspaceDenied(`${what} spans every workspace of the tenant; use a token not bound to a workspace`);
   return principal.tenantId;
 }

@@ -3,7 +3,7 @@ import { type CompiledRule, compileRule, STRATEGIES } from "./custom.js";
 import { DETECTOR_NAMES, type Detector, detectorsFor, scan } from "./detectors/index.js";
 import { type Candidate, replaceSpans, resolveOverlaps } from "./spans.js";
 import {
-  type DetectorName,
+  type CustomRule,
   type Finding,
   RedactionConfigError,
   type RedactionStrategy,
@@ -91,25 +91,33 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
   // Credentials are masked even under "summarize": their ends are enough to recognise them.
   const secretTypes = new Set<string>(detectors.filter((d) => d.secret === true).map((d) => d.name));
 
+  /**
+   * The strategy a finding gets: its rule's, else the default; "summarize" only where ends are
+   * safe to keep. Built-in detectors know what they find; a custom rule may match a password or a
+   * key, so it keeps ends only when it asks for summarize itself, not by inheriting the default.
+   */
+  function strategyFor(finding: Finding, rule: CustomRule | undefined): RedactionStrategy {
+    const chosen = rule?.strategy ?? strategy;
+    const inherited = rule !== undefined && rule.strategy === undefined;
+    return chosen === "summarize" && (secretTypes.has(finding.type) || inherited) ? "mask" : chosen;
+  }
+
   function replacement(finding: Finding, value: string): string {
     const rule = rulesByName.get(finding.type);
     const tag = finding.type.toUpperCase();
-    switch (rule?.strategy ?? strategy) {
+    const masked = rule?.replacement ?? `[${tag}]`;
+    switch (strategyFor(finding, rule)) {
       case "drop":
         return "";
       case "hash":
         return `[${tag}:${createHmac("sha256", salt as string).update(value).digest("hex").slice(0, 12)}]`;
-      case "summarize":
-        // Built-in detectors know what they find; a custom rule may match a password or a key, so
-        // it keeps ends only when it asks for summarize itself, not by inheriting the default.
-        if (!secretTypes.has(finding.type) && (rule === undefined || rule.strategy === "summarize")) {
-          // By code point, so a character outside the BMP is never cut in half.
-          const chars = [...value];
-          if (chars.length > 4) return `${chars.slice(0, 2).join("")}..${chars.slice(-2).join("")}`;
-        }
-        return rule?.replacement ?? `[${tag}]`;
+      case "summarize": {
+        // By code point, so a character outside the BMP is never cut in half.
+        const chars = [...value];
+        return chars.length > 4 ? `${chars.slice(0, 2).join("")}..${chars.slice(-2).join("")}` : masked;
+      }
       case "mask":
-        return rule?.replacement ?? `[${tag}]`;
+        return masked;
     }
   }
 

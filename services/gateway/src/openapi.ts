@@ -148,8 +148,7 @@ class SchemaCollector {
 
   /** A path or query parameter's schema: the input rules, never null (a query string has no null). */
   parameterSchema(field: DescField): Schema {
-    const schema = this.fieldSchema(field, "input");
-    return fieldRulesSchema(field)?.required ? schema : withoutNull(schema);
+    return withoutNull(this.fieldSchema(field, "input"));
   }
 }
 

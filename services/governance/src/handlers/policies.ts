@@ -2,9 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { withTransaction } from "@clasper/db";
-import { clasperError, invalidField, notFound } from "@clasper/core";
-import { Code } from "@connectrpc/connect";
-import { principalOf, workspaceScope, type Principal } from "@clasper/auth";
+import { invalidField, notFound } from "@clasper/core";
+import { principalOf, workspaceDenied, workspaceScope, type Principal } from "@clasper/auth";
 import {
   DecisionEffect,
   DeletePolicyResponseSchema,
@@ -54,9 +53,6 @@ function ownerOf(principal: Principal): PolicyOwner {
   return { tenantId: principal.tenantId, workspaceId: principal.workspaceId };
 }
 
-const outsideWorkspace = (field: string, message: string) =>
-  clasperError(Code.PermissionDenied, message, { reason: "workspace_access_denied", field });
-
 /**
  * Why a workspace-bound caller found no policy of its own by that id: a tenant-wide policy, which
  * it can see but not change (403), or none it may see (404, also for another workspace's).
@@ -65,7 +61,7 @@ async function missingPolicy(db: Kysely<GovernanceDatabase>, principal: Principa
   if (principal.workspaceId !== undefined) {
     const existing = await findPolicy(db, principal.tenantId, policyId);
     if (existing && existing.workspace_id === null) {
-      return outsideWorkspace("policy_id", "a tenant-wide policy is changed with a token not bound to a workspace");
+      return workspaceDenied("a tenant-wide policy is changed with a token not bound to a workspace", "policy_id");
     }
   }
   return notFound("policy", "policy_id");
@@ -100,7 +96,7 @@ export class PolicyHandlers {
       throw invalidField("conditions.min_cost_micros", "must not exceed conditions.max_cost_micros");
     }
     if (principal.workspaceId !== undefined && req.scope?.workspaceId !== principal.workspaceId) {
-      throw outsideWorkspace("scope.workspace_id", `must be the token's workspace ${principal.workspaceId}`);
+      throw workspaceDenied(`scope.workspace_id must be the token's workspace ${principal.workspaceId}`, "scope.workspace_id");
     }
     const { policy, created } = await withTransaction(this.db, async (trx) => {
       const result = await upsertPolicy(
@@ -120,7 +116,7 @@ export class PolicyHandlers {
         },
         principal.userId,
       );
-      if (!result) throw outsideWorkspace("policy_id", "names a policy outside the token's workspace");
+      if (!result) throw workspaceDenied("policy_id names a policy outside the token's workspace", "policy_id");
       await appendAudit(trx, principal.tenantId, policyChange(result.created ? "policy_created" : "policy_updated", result.policy, principal.userId));
       return result;
     });

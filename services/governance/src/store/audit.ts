@@ -248,14 +248,14 @@ export interface AuditStatsRow {
   newest: Date | undefined;
 }
 
-/** Entries per event type and the time range they span, within [start, end). */
-export async function auditStats(db: Executor, tenantId: string, window: { start?: Date; end?: Date; workspaceId?: string | undefined } = {}): Promise<AuditStatsRow> {
+/** Entries per event type and the time range they span, within [start, end), of one workspace when given. */
+export async function auditStats(db: Executor, tenantId: string, filter: { start?: Date; end?: Date; workspaceId?: string | undefined } = {}): Promise<AuditStatsRow> {
   const rows = await db
     .selectFrom("audit_log")
     .where("tenant_id", "=", tenantId)
-    .$if(window.workspaceId !== undefined, (q) => q.where("workspace_id", "=", window.workspaceId!))
-    .$if(window.start !== undefined, (q) => q.where("created_at", ">=", window.start!))
-    .$if(window.end !== undefined, (q) => q.where("created_at", "<", window.end!))
+    .$if(filter.workspaceId !== undefined, (q) => q.where("workspace_id", "=", filter.workspaceId!))
+    .$if(filter.start !== undefined, (q) => q.where("created_at", ">=", filter.start!))
+    .$if(filter.end !== undefined, (q) => q.where("created_at", "<", filter.end!))
     .select((eb) => [
       "event_type",
       eb.fn.countAll<bigint>().as("n"),

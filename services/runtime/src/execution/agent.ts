@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { context, ROOT_CONTEXT, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import type { AssistantMessage, Message, Tool, UserMessage } from "@mariozechner/pi-ai";
 import { clasperError, errorInfoOf, uuidv7 } from "@clasper/core";
+import { DEFAULT_WORKSPACE } from "@clasper/auth";
 import { ControlPlaneError, createControlPlaneClient, idempotencyKey, withRetry, type ControlPlaneClient } from "@clasper/control-plane";
 import { AuditEventType, MessageRole, type ChatMessage, type Webhook } from "@clasper/proto";
 import { ATTR, GENAI_OPERATION } from "@clasper/telemetry";
@@ -161,7 +162,7 @@ export async function runAgent(rt: RuntimeContext, req: AgentRequest, callerSign
   // The execution's closing entry (completed or failed), appended by governance with the settlement.
   let closing: AuditRecord | undefined;
   let costUnknown = false;
-  let scope = { traceId, workspaceId: req.workspaceId || "default", executionId, environment: req.environment };
+  let scope = { traceId, workspaceId: req.workspaceId || DEFAULT_WORKSPACE, executionId, environment: req.environment };
 
   try {
     // Workspace and prompt.

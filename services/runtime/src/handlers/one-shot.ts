@@ -1,5 +1,5 @@
 import { Code, type HandlerContext } from "@connectrpc/connect";
-import { principalOf } from "@clasper/auth";
+import { DEFAULT_WORKSPACE, principalOf } from "@clasper/auth";
 import { context, ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Context } from "@mariozechner/pi-ai";
 import { clasperError, uuidv7 } from "@clasper/core";
@@ -15,7 +15,7 @@ import type { RuntimeContext } from "../runtime-context.js";
 
 export interface OneShotRequest {
   source: "llm_task" | "compact";
-  /** The caller's workspace (its token's, else "default"): where governance admits the run. */
+  /** The caller's workspace (its token's, else DEFAULT_WORKSPACE): where governance admits the run. */
   workspaceId: string;
   model: string;
   /** One or more model calls (llm-task repairs once) made through `call`. */
@@ -35,15 +35,15 @@ export interface OneShotResult<T> {
   model: string;
 }
 
+/** The workspace a one-shot run of this caller belongs to. */
+export function oneShotWorkspace(ctx: HandlerContext): string {
+  return principalOf(ctx).workspaceId ?? DEFAULT_WORKSPACE;
+}
+
 /**
  * A governed, traced execution without tools (POST /llm-task, /compact): the same preflight,
  * reservation, chat spans, settlement and audit as an agent turn.
  */
-/** The workspace a one-shot run of this caller belongs to. */
-export function oneShotWorkspace(ctx: HandlerContext): string {
-  return principalOf(ctx).workspaceId ?? "default";
-}
-
 export async function runOneShot<T>(rt: RuntimeContext, req: OneShotRequest, signal: AbortSignal): Promise<OneShotResult<T>> {
   const models = modelChain(rt.config, req.model);
   const primary = models[0]!;

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
-import { principalOf, workspaceScope } from "@clasper/auth";
+import { DEFAULT_WORKSPACE, principalOf, workspaceScope } from "@clasper/auth";
 import { notFound } from "@clasper/core";
 import {
   ListWorkspaceSkillsResponseSchema,
@@ -17,7 +17,6 @@ import {
 import type { ResolvedWorkspace, WorkspaceResolver } from "../workspace/resolver.js";
 import type { ParsedSkill } from "../workspace/skills.js";
 
-const DEFAULT_WORKSPACE = "default";
 const DEFAULT_ENVIRONMENT = "default";
 
 /** The proto forms of one resolved version, built once and shared (they are never mutated). */
